@@ -1,0 +1,46 @@
+# The two set-up commands are `make run` and `make test`; both install what they need first.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 0.0.0.0
+DATA ?= ../shared/datasets/fer2013
+RUN_DIR ?= build/runs/default
+export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api
+
+.PHONY: install system-deps run test train evaluate export bench bench-train bench-detect rollout-% clean
+
+# The venv is rebuilt whenever the lock file changes; pip fails loudly on any missing pin.
+$(VENV)/.installed: requirements/lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/lock.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Programs the test suite runs for real: Redis, Prometheus (+promtool), Chromium, docker-compose.
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+run: install
+	$(PY) -m uvicorn emotion_api.main:app --host $(HOST) --port $(PORT)
+
+test: install system-deps
+	$(PY) -m pytest
+
+train: install
+	$(PY) -m fer_trainer train --data $(DATA) --run-dir $(RUN_DIR) --export $(if $(RESUME),--resume,)
+
+bench: install
+	$(PY) bench/gateway_bench.py
+
+bench-train: install
+	$(PY) bench/train_speed.py --data $(DATA)
+
+bench-detect: install
+	$(PY) bench/detection_bench.py --data $(DATA)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build artifacts

@@ -1,0 +1,1 @@
+"""FER-2013 trainer: data -> model -> fit -> evaluate -> export."""

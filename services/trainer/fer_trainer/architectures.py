@@ -1,0 +1,132 @@
+"""Model definitions, one small function per architecture, selectable by name.
+
+Every model takes float pixels 0..255 of shape [48, 48, 1] and returns 7 logits. Rescaling
+lives inside the model so that the exported SavedModel needs no client-side preprocessing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers
+
+from .labels import IMAGE_SIZE, NUM_CLASSES
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {}
+
+
+def register(name: str):
+    def wrap(fn):
+        ARCHITECTURES[name] = fn
+        return fn
+    return wrap
+
+
+def build(name: str) -> keras.Model:
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES[name]()
+
+
+def _inputs():
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    return inputs, layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+
+
+def _conv_bn(x, filters, activation="relu"):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation(activation)(x) if isinstance(activation, str) else activation(x)
+
+
+@register("seed-cnn")
+def seed_cnn() -> keras.Model:
+    inputs, x = _inputs()
+    for filters in (64, 128, 256):
+        x = _conv_bn(x, filters)
+        x = _conv_bn(x, filters)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(512, activation="relu")(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="seed_cnn")
+
+
+@register("seed-deep-cnn")
+def seed_deep_cnn() -> keras.Model:
+    inputs, x = _inputs()
+    x = _conv_bn(x, 32)
+    x = _conv_bn(x, 64)
+    x = layers.MaxPooling2D()(x)
+    for filters in (128, 256):
+        x = _conv_bn(x, filters)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    for units in (256, 128):
+        x = layers.Dense(units, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.Dropout(0.25)(x)
+    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="seed_deep_cnn")
+
+
+def _squeeze_excite(x, ratio=16):
+    channels = x.shape[-1]
+    s = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    s = layers.Dense(max(channels // ratio, 4), activation="relu")(s)
+    s = layers.Dense(channels, activation="sigmoid")(s)
+    return layers.Multiply()([x, s])
+
+
+def _residual_se_block(x, filters, stride):
+    shortcut = x
+    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+    y = layers.BatchNormalization()(y)
+    y = layers.LeakyReLU(0.1)(y)
+    y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    y = layers.BatchNormalization()(y)
+    y = _squeeze_excite(y)
+    if stride != 1 or shortcut.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
+        shortcut = layers.BatchNormalization()(shortcut)
+    return layers.LeakyReLU(0.1)(layers.Add()([y, shortcut]))
+
+
+@register("resnet-se")
+def resnet_se() -> keras.Model:
+    inputs, x = _inputs()
+    x = _conv_bn(x, 64, layers.LeakyReLU(0.1))
+    for i, filters in enumerate((64, 128, 256, 512)):
+        x = _residual_se_block(x, filters, stride=1 if i == 0 else 2)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.4)(x)
+    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="resnet_se")
+
+
+@register("vgg-lite")
+def vgg_lite() -> keras.Model:
+    """The default: four VGG stages of two BN convs (32→256 filters).
+
+    About a third of seed-cnn's multiply-adds, because on a 2-core CPU epochs are the budget:
+    the fourth stage at 6x6 buys depth cheaply, and the narrow first stage (where most pixels
+    are) is where seed-cnn spends its time. Flatten keeps the spatial layout of a 3x3 map,
+    which matters for faces (mouth vs eyes) more than GAP does.
+    """
+    inputs, x = _inputs()
+    for filters, dropout in ((32, 0.1), (64, 0.2), (128, 0.25), (256, 0.3)):
+        x = _conv_bn(x, filters)
+        x = _conv_bn(x, filters)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Dropout(dropout)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(0.5)(x)
+    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="vgg_lite")
+
+
+DEFAULT_ARCH = "vgg-lite"

@@ -1,0 +1,94 @@
+"""Command line: `python -m fer_trainer {train,evaluate,export}`; see --help of each."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from .train import Recipe  # noqa: E402  (after the log-level variable, which TF reads on import)
+
+DEFAULT_MODELS = Path(os.environ.get("MODEL_BASE_PATH", "models/emotion"))
+
+
+def _add_recipe_args(parser: argparse.ArgumentParser) -> None:
+    defaults = Recipe()
+    for field in fields(Recipe):
+        value = getattr(defaults, field.name)
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value, help=f"(default: {value})")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .architectures import ARCHITECTURES
+
+    root = argparse.ArgumentParser(prog="fer-trainer", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="fit a model; with --export, evaluate and export it at the end",
+                           description=f"Architectures: {', '.join(sorted(ARCHITECTURES))}.")
+    train.add_argument("--data", required=True, help="dataset folder (train/, val/) or fer2013.csv")
+    train.add_argument("--run-dir", type=Path, required=True, help="checkpoints, history and run.json")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    train.add_argument("--export", action="store_true", help="evaluate on val and export the next version")
+    train.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="model base path (default: %(default)s)")
+    train.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke runs)")
+    _add_recipe_args(train)
+
+    evaluate = sub.add_parser("evaluate", help="write a report folder for a model on one split")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--split", default="val")
+    evaluate.add_argument("--model", type=Path, required=True, help=".keras file or SavedModel version folder")
+    evaluate.add_argument("--run-dir", type=Path, help="training run, for learning curves and timing")
+    evaluate.add_argument("--out", type=Path, required=True)
+
+    export = sub.add_parser("export", help="export a .keras model as the next SavedModel version (+ TFLite)")
+    export.add_argument("--model", type=Path, required=True, help=".keras file, for example RUN_DIR/best.keras")
+    export.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    export.add_argument("--data", help="dataset: real warm-up requests, TFLite check and report on val")
+    export.add_argument("--run-dir", type=Path, help="training run, for the report's learning curves")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .data import DatasetError
+
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            from .evaluate import evaluate_to_folder
+            evaluate_to_folder(args.model, args.data, args.split, args.out, args.run_dir)
+            return 0
+        from .export import export_with_report
+        export_with_report(args.model, args.models, args.data, args.run_dir)
+        return 0
+    except (DatasetError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _train(args) -> int:
+    import numpy as np
+
+    from .data import load_split
+    from .train import fit
+
+    recipe = Recipe(**{f.name: getattr(args, f.name) for f in fields(Recipe)})
+    train, val = load_split(args.data, "train"), load_split(args.data, "val")
+    if args.limit:
+        train = train.take(np.arange(min(args.limit, len(train))))
+    print(f"train {len(train)} images, val {len(val)} images, recipe {recipe}", flush=True)
+    fit(train, val, args.run_dir, recipe, resume=args.resume)
+    if args.export:
+        from .export import export_with_report
+        export_with_report(args.run_dir / "best.keras", args.models, args.data, args.run_dir)
+    return 0

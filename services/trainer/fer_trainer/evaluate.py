@@ -1,0 +1,169 @@
+"""Evaluation reports: metrics.json, confusion_matrix.png, learning_curves.png and report.md."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support  # noqa: E402
+
+from . import signature as sig  # noqa: E402
+from .data import load_split  # noqa: E402
+from .labels import EMOTIONS  # noqa: E402
+
+Predict = Callable[[np.ndarray], np.ndarray]  # uint8 [N, 48, 48] -> probabilities [N, 7]
+
+
+def load_predictor(model_path: Path, batch_size: int = 512) -> Predict:
+    """A predictor for a .keras file or a SavedModel folder, both taking raw uint8 faces."""
+    import tensorflow as tf
+
+    if model_path.is_dir():
+        serve = tf.saved_model.load(str(model_path)).signatures[sig.SERVING_SIGNATURE]
+
+        def run(batch):
+            return serve(**{sig.INPUT_KEY: tf.constant(batch[..., None])})[sig.OUTPUT_KEY].numpy()
+    else:
+        import keras
+        model = keras.models.load_model(model_path, compile=False)
+
+        def run(batch):
+            return tf.nn.softmax(model(batch[..., None].astype(np.float32), training=False)).numpy()
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.concatenate([run(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    return predict
+
+
+def tflite_predictor(path: Path) -> Predict:
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner()
+    (input_key,) = interpreter.get_signature_list()["serving_default"]["inputs"]
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        # The converter names the single output itself, so take it whatever its key.
+        return np.concatenate([next(iter(runner(**{input_key: images[i:i + 1, ..., None]}).values()))
+                               for i in range(len(images))])
+    return predict
+
+
+def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
+    pred = probs.argmax(1)
+    p, r, f, s = precision_recall_fscore_support(labels, pred, labels=range(len(EMOTIONS)), zero_division=0)
+    return {
+        "accuracy": float((pred == labels).mean()),
+        "macro_f1": float(f1_score(labels, pred, average="macro", labels=range(len(EMOTIONS)), zero_division=0)),
+        "per_class": {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                      for i, name in enumerate(EMOTIONS)},
+    }
+
+
+def evaluate(predict: Predict, images: np.ndarray, labels: np.ndarray) -> tuple[dict, np.ndarray]:
+    probs = predict(images)
+    flipped = predict(images[:, :, ::-1].copy())
+    tta = (probs + flipped) / 2
+    return {"images": int(len(labels)), "plain": classification_metrics(labels, probs),
+            "flip_tta": classification_metrics(labels, tta)}, probs
+
+
+def plot_confusion(labels, probs, out: Path) -> None:
+    cm = confusion_matrix(labels, probs.argmax(1), labels=range(len(EMOTIONS)))
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(EMOTIONS)):
+        for j in range(len(EMOTIONS)):
+            ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_title("Confusion matrix (counts, row-normalised %)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def read_history(run_dir: Path | None) -> list[dict]:
+    if run_dir is None or not (run_dir / "history.csv").exists():
+        return []
+    with open(run_dir / "history.csv") as handle:
+        return [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(handle)]
+
+
+def plot_learning_curves(history: list[dict], out: Path) -> None:
+    epochs = [int(h["epoch"]) + 1 for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, [h[key] for h in history], label="train")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], label="val")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def _report_md(metrics: dict, split: str) -> str:
+    plain, tta = metrics["plain"], metrics["flip_tta"]
+    lines = [f"# Evaluation on `{split}` ({metrics['images']} images)", "",
+             "| | accuracy | macro-F1 |", "|---|---|---|",
+             f"| plain | {plain['accuracy']:.4f} | {plain['macro_f1']:.4f} |",
+             f"| horizontal-flip TTA | {tta['accuracy']:.4f} | {tta['macro_f1']:.4f} |", "",
+             "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name, m in plain["per_class"].items():
+        lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    if "training" in metrics:
+        t = metrics["training"]
+        lines += ["", "## Training", "", f"- recipe: `{json.dumps(t.get('recipe', {}))}`",
+                  f"- epochs: {t.get('epochs_done')}, wall time: {t.get('train_seconds', 0) / 60:.1f} min, "
+                  f"mean throughput: {t.get('mean_images_per_s', 0):.0f} images/s (training + validation, this CPU)"]
+    if "tflite" in metrics:
+        t = metrics["tflite"]
+        lines += ["", "## TFLite", "", f"- accuracy {t['accuracy']:.4f}, same top-1 as the SavedModel on "
+                  f"{t['top1_agreement']:.2%} of images, max |Δp| {t['max_abs_diff']:.2e}"]
+    lines += ["", "![confusion matrix](confusion_matrix.png)"]
+    if "training" in metrics:
+        lines += ["", "![learning curves](learning_curves.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_to_folder(model_path: Path, data: str, split: str, out: Path, run_dir: Path | None = None,
+                       version: int | None = None) -> dict:
+    data_split = load_split(data, split)
+    metrics, probs = evaluate(load_predictor(Path(model_path)), data_split.images, data_split.labels)
+    if version is not None:
+        metrics["version"] = version
+    tflite = Path(model_path) / sig.TFLITE_FILE
+    if tflite.exists():
+        lite_probs = tflite_predictor(tflite)(data_split.images)
+        metrics["tflite"] = {"accuracy": float((lite_probs.argmax(1) == data_split.labels).mean()),
+                             "top1_agreement": float((lite_probs.argmax(1) == probs.argmax(1)).mean()),
+                             "max_abs_diff": float(np.abs(lite_probs - probs).max())}
+    out.mkdir(parents=True, exist_ok=True)
+    history = read_history(run_dir)
+    if history:
+        run = json.loads((run_dir / "run.json").read_text())
+        rates = run.get("images_per_s", [])
+        metrics["training"] = {"recipe": run.get("recipe"), "epochs_done": run.get("epochs_done"),
+                               "train_seconds": run.get("train_seconds"),
+                               "mean_images_per_s": float(np.mean(rates)) if rates else None}
+        plot_learning_curves(history, out / "learning_curves.png")
+    plot_confusion(data_split.labels, probs, out / "confusion_matrix.png")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "report.md").write_text(_report_md(metrics, split))
+    print(f"{split}: accuracy {metrics['plain']['accuracy']:.4f} (flip TTA {metrics['flip_tta']['accuracy']:.4f}), "
+          f"macro-F1 {metrics['plain']['macro_f1']:.4f}", flush=True)
+    return metrics
