@@ -8,7 +8,7 @@ PORT ?= 8000
 HOST ?= 0.0.0.0
 DATA ?= ../shared/datasets/fer2013
 RUN_DIR ?= build/runs/default
-export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api
+export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
 
 .PHONY: install system-deps run test train evaluate export bench bench-train bench-detect rollout-% clean
 
@@ -41,6 +41,20 @@ bench-train: install
 
 bench-detect: install
 	$(PY) bench/detection_bench.py --data $(DATA)
+
+# Model rollout (docs/rollout.md). VERSION=N; WEIGHT=0.1 for canary; ROLLOUT_BACKEND=serving
+# (with SERVING_ADDRESS) drives TF Serving's labels, the default drives the embedded gateway.
+rollout-candidate: install
+	$(PY) -m emotion_rollout candidate $(VERSION) --data $(DATA)
+
+rollout-canary: install
+	$(PY) -m emotion_rollout canary $(VERSION) $(if $(WEIGHT),--weight $(WEIGHT),)
+
+rollout-promote: install
+	$(PY) -m emotion_rollout promote $(VERSION)
+
+rollout-rollback: install
+	$(PY) -m emotion_rollout rollback
 
 clean:
 	rm -rf $(VENV) .pytest_cache build artifacts

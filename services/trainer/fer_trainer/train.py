@@ -109,10 +109,14 @@ def _best_so_far(history_csv: Path) -> float | None:
     return max(scores) if scores else None
 
 
-def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = False) -> keras.Model:
+def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = False,
+        extra_callbacks: list[keras.callbacks.Callback] = ()) -> keras.Model:
     run_dir.mkdir(parents=True, exist_ok=True)
     run_file, history_csv = run_dir / "run.json", run_dir / "history.csv"
     if resume and run_file.exists():
+        if not (run_dir / "backup").exists():
+            # BackupAndRestore removes its backup when a run completes: nothing is left to resume.
+            raise FileExistsError(f"{run_dir} holds a finished run; choose another --run-dir")
         saved = json.loads(run_file.read_text())["recipe"]
         if saved != asdict(recipe):
             print(f"resuming with the recipe saved in {run_file}, not the one given", flush=True)
@@ -135,6 +139,7 @@ def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = 
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=recipe.patience),
         Throughput(run_file, steps * recipe.batch_size),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
+        *extra_callbacks,
     ]
     if recipe.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-6))
@@ -151,14 +156,15 @@ def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = 
 
 
 def steps_lower_loss(train: Split, recipe: Recipe, steps: int) -> tuple[float, float]:
-    """Loss before and after a few steps on the same batch: the cheapest proof that training learns."""
+    """Training loss at the first and the last of a few steps on one batch: the cheapest proof that
+    the model, loss and optimizer learn. Training-mode loss, because inference-mode BatchNorm
+    statistics barely move in a few steps."""
     keras.utils.set_random_seed(recipe.seed)
     model = compile_model(architectures.build(recipe.arch), recipe, max(steps, 1))
     x = train.images[..., None].astype(np.float32)
     y = keras.utils.to_categorical(train.labels, NUM_CLASSES)
-    before = float(model.evaluate(x, y, verbose=0)[0])
-    model.fit(x, y, batch_size=len(x), epochs=steps, verbose=0, shuffle=False)
-    return before, float(model.evaluate(x, y, verbose=0)[0])
+    losses = model.fit(x, y, batch_size=len(x), epochs=steps, verbose=0, shuffle=False).history["loss"]
+    return float(losses[0]), float(losses[-1])
 
 
 def epochs_for_budget(seconds_per_epoch: float, budget_s: float) -> int:

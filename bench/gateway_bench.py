@@ -1,0 +1,171 @@
+"""Gateway benchmark: latency, throughput and batching of POST /v1/emotions, against `fer`.
+
+Starts the gateway (embedded backend, default settings) on a free loopback port and sends a
+fixed set of 640x480 scenes with 1-3 real FER-2013 val faces (tests/utils/scenes.py). Prints
+latency p50/p99 at concurrency 1, throughput at concurrency 1/8/32, the mean batch size per
+level (from /metrics), the gateway's RSS, and then `fer`'s detect_emotions on the same images
+(run in build/fer-venv, because fer's pins conflict with the project's .venv).
+
+Usage: python bench/gateway_bench.py [--scenes 24] [--seconds 8] [--latency-requests 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "services" / "api")]
+
+from tests.utils.http import metric_value  # noqa: E402
+from tests.utils.images import encode  # noqa: E402
+from tests.utils.scenes import make_scenes  # noqa: E402
+from tests.utils.servers import Gateway  # noqa: E402
+
+FER_VENV = REPO / "build" / "fer-venv"
+FER_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+from PIL import Image
+try:
+    from fer import FER
+except ImportError:  # 25.x no longer re-exports it from the package
+    from fer.fer import FER
+paths = json.loads(sys.argv[1])
+images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+detector = FER(mtcnn=False)
+detector.detect_emotions(images[0])  # warm-up
+latencies, faces = [], 0
+for image in images * 2:
+    started = time.perf_counter()
+    faces += len(detector.detect_emotions(image))
+    latencies.append(time.perf_counter() - started)
+print(json.dumps({"latencies": latencies, "faces": faces}))
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def batch_stats(url: str) -> tuple[float, float]:
+    text = httpx.get(f"{url}/metrics").text
+    return metric_value(text, "emotion_batch_size_sum"), metric_value(text, "emotion_batch_size_count")
+
+
+async def run_level(url: str, payloads: list[bytes], concurrency: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    faces = errors = 0
+    stop_at = time.perf_counter() + seconds
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def worker(offset: int) -> None:
+            nonlocal faces, errors
+            i = offset
+            while time.perf_counter() < stop_at:
+                data = payloads[i % len(payloads)]
+                i += concurrency
+                started = time.perf_counter()
+                response = await client.post("/v1/emotions", files={"image": ("s.jpg", data, "image/jpeg")})
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:  # overload shows as 503/504: count, do not stop
+                    errors += 1
+                    continue
+                faces += len(response.json()["faces"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ok = len(latencies) - errors
+    return {"requests": ok, "errors": errors, "rps": ok / elapsed, "faces": faces, "latencies": latencies}
+
+
+def bench_gateway(payloads: list[bytes], seconds: float, latency_requests: int) -> None:
+    gateway = Gateway.launch({"LOG_LEVEL": "warning"})
+    try:
+        gateway.wait()
+        url = gateway.url
+        asyncio.run(run_level(url, payloads, 4, 2.0))  # warm-up: traces, detector threads
+        sequential = []
+        with httpx.Client(base_url=url, timeout=60) as client:  # one keep-alive connection, like run_level
+            for i in range(latency_requests):
+                started = time.perf_counter()
+                files = {"image": ("s.jpg", payloads[i % len(payloads)], "image/jpeg")}
+                client.post("/v1/emotions", files=files).raise_for_status()
+                sequential.append(time.perf_counter() - started)
+        print(f"latency @ concurrency 1 ({latency_requests} requests): "
+              f"p50 {percentile(sequential, 50) * 1000:.1f} ms   p99 {percentile(sequential, 99) * 1000:.1f} ms")
+        for concurrency in (1, 8, 32):
+            before = batch_stats(url)
+            result = asyncio.run(run_level(url, payloads, concurrency, seconds))
+            after = batch_stats(url)
+            crops, calls = after[0] - before[0], after[1] - before[1]
+            print(
+                f"throughput @ concurrency {concurrency:>2}: {result['rps']:6.1f} images/s "
+                f"({result['faces'] / (result['requests'] or 1):.2f} faces/image)   "
+                f"p50 {percentile(result['latencies'], 50) * 1000:6.1f} ms   "
+                f"p99 {percentile(result['latencies'], 99) * 1000:6.1f} ms   "
+                f"mean batch size {crops / calls if calls else float('nan'):.2f}"
+                + (f"   errors {result['errors']}" if result["errors"] else "")
+            )
+        print(f"gateway RSS: {rss_mib(gateway.process.popen.pid):.0f} MiB")
+    finally:
+        gateway.stop()
+
+
+def bench_fer(images: list, workdir: Path) -> None:
+    python = FER_VENV / "bin" / "python"
+    if not python.exists() or subprocess.run([str(python), "-c", "import fer.fer"], capture_output=True).returncode:
+        print(f"fer: NOT AVAILABLE - it is not installed in {FER_VENV} (pip install fer==25.10.3 there); "
+              "no comparison numbers")
+        return
+    paths = []
+    for i, image in enumerate(images):
+        path = workdir / f"scene-{i}.png"
+        path.write_bytes(encode(image))
+        paths.append(str(path))
+    result = subprocess.run(
+        ["nice", "-n", "19", str(python), "-c", FER_SCRIPT, json.dumps(paths)], capture_output=True, text=True
+    )
+    if result.returncode:
+        print(f"fer: FAILED to run ({result.stderr.strip().splitlines()[-1] if result.stderr else 'no output'})")
+        return
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    latencies = data["latencies"]
+    print(f"fer 25.10.3 detect_emotions (Haar, in-process, sequential, {len(latencies)} images): "
+          f"p50 {percentile(latencies, 50) * 1000:.1f} ms   p99 {percentile(latencies, 99) * 1000:.1f} ms   "
+          f"{len(latencies) / sum(latencies):.1f} images/s   {data['faces'] / len(latencies):.2f} faces/image")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, default=24)
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput level")
+    parser.add_argument("--latency-requests", type=int, default=60)
+    args = parser.parse_args()
+    scenes = make_scenes(args.scenes, seed=1000)
+    payloads = [encode(s.image, "JPEG", quality=90) for s in scenes]
+    print(f"{len(scenes)} scenes 640x480, {sum(len(s.boxes) for s in scenes) / len(scenes):.2f} faces/scene (truth)")
+    bench_gateway(payloads, args.seconds, args.latency_requests)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_fer([s.image for s in scenes], Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

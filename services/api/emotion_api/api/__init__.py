@@ -1,0 +1,1 @@
+"""HTTP layer: the app factory and one router module per resource."""

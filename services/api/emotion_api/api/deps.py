@@ -1,0 +1,52 @@
+"""Dependencies shared by the routes, declared once as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from .. import metrics
+from ..auth import authenticate
+from ..core.config import Settings
+from ..errors import RateLimited
+from ..runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_app_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def require_access(request: Request, response: Response, runtime: RuntimeDep) -> str:
+    """Authenticate (when API keys are configured), then count the call against the caller's quota.
+
+    Returns the caller's identity: a digest of its API key, else its address.
+    """
+    identity = authenticate(request.headers, runtime.settings.api_keys)
+    if identity is None:
+        identity = "addr:" + (request.client.host if request.client else "unknown")
+    limiter = runtime.rate_limiter
+    if limiter is not None:
+        decision = await limiter.hit(identity)
+        if decision is not None:
+            if not decision.allowed:
+                metrics.RATE_LIMITED.inc()
+                raise RateLimited(
+                    f"rate limit of {runtime.settings.rate_limit} exceeded; retry in {decision.reset_after_s}s",
+                    headers=decision.headers(),
+                )
+            response.headers.update(decision.headers())
+    return identity
+
+
+AccessDep = Annotated[str, Depends(require_access)]

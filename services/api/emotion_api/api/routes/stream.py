@@ -1,0 +1,206 @@
+"""WS /v1/emotions/stream: camera frames in, tracked faces with smoothed emotions out.
+
+Protocol (one connection = one camera; faces are tracked for the life of the connection):
+
+- Authentication, when API_KEYS is set: an `X-API-Key` / `Authorization: Bearer` header on the
+  upgrade request, an `api_key` query parameter, or, for browsers (which cannot set headers on a
+  WebSocket), a first text message `{"api_key": "..."}`. A bad key gets an `unauthorized` error
+  message and close code 1008.
+- The server then sends `{"ready": true, "max_fps": ..., "smoothing": ...}`.
+- Each frame is a binary message (JPEG/PNG/... bytes) or a text message `{"image": "<base64>"}`.
+  Each gets exactly one reply, in order: the JSON of POST /v1/emotions plus `"frame"` (0-based
+  index of the frame on this connection) and a `"track_id"` per face, with `scores`, `emotion`
+  and `confidence` smoothed over the track (STREAM_SMOOTHING); or `{"frame": n, "error": {"code",
+  "message"}}` for a frame that was refused (the connection stays open).
+- Frames share the REST path's batcher, rate limit (one hit per frame), metrics and error codes.
+  Frames arriving faster than STREAM_MAX_FPS are answered `frame_rate_exceeded` unanalysed, so
+  a client that sends flat out cannot take more than its share of the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from ... import metrics
+from ...auth import authenticate, presented_key
+from ...errors import ApiError, InvalidImage, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
+from ...image_decode import decode_image
+from ...runtime import Runtime
+from ...tracking import FaceTracker, track_faces
+from ..schemas import EmotionsResponse
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/v1/emotions/stream"
+AUTH_TIMEOUT_S = 10.0
+POLICY_VIOLATION = 1008
+_CONTROL_KEYS = {"api_key", "hello"}
+
+router = APIRouter(tags=["emotions"])
+
+
+class FrameRateExceeded(ApiError):
+    code, status = "frame_rate_exceeded", 429
+
+
+class _FrameBudget:
+    """Token bucket at ``max_fps`` with a burst of two, so network jitter does not drop frames."""
+
+    def __init__(self, max_fps: float, burst: float = 2.0) -> None:
+        self.rate, self.capacity = max_fps, burst
+        self.tokens, self.updated = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+def _frame_bytes(message: dict[str, Any], max_bytes: int) -> bytes | None:
+    """The image bytes of one message; None for a control message (such as a late api_key)."""
+    data = message.get("bytes")
+    if data is None:
+        try:
+            payload = json.loads(message.get("text") or "")
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"a text message must be JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise InvalidRequest('a text message must be a JSON object like {"image": "<base64>"}')
+        if "image" not in payload:
+            if payload.keys() <= _CONTROL_KEYS:
+                return None
+            raise InvalidRequest('a text message must be a JSON object like {"image": "<base64>"}')
+        encoded = str(payload["image"]).strip()
+        if encoded.startswith("data:") and "," in encoded:
+            encoded = encoded.split(",", 1)[1]
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidImage("the image is not valid base64") from exc
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"the frame is larger than the limit of {max_bytes} bytes")
+    return data
+
+
+async def _authenticate(websocket: WebSocket, runtime: Runtime) -> str:
+    """The caller's identity, as the REST routes derive it; raises Unauthorized."""
+    keys = runtime.settings.api_keys
+    headers: Any = websocket.headers
+    if keys and presented_key(headers) is None:
+        key = websocket.query_params.get("api_key")
+        if key is None:
+            try:
+                first = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT_S)
+            except TimeoutError:
+                raise Unauthorized('send {"api_key": "..."} as the first message') from None
+            if first["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(first.get("code", 1000))
+            try:
+                key = json.loads(first.get("text") or "").get("api_key")
+            except (json.JSONDecodeError, AttributeError):
+                key = None
+        headers = {"x-api-key": key or ""}
+    identity = authenticate(headers, keys)
+    if identity is None:
+        identity = "addr:" + (websocket.client.host if websocket.client else "unknown")
+    return identity
+
+
+class _Session:
+    def __init__(self, runtime: Runtime, identity: str) -> None:
+        self.runtime = runtime
+        self.identity = identity
+        self.settings = runtime.settings
+        self.tracker = FaceTracker(smoothing=min(self.settings.stream_smoothing, 0.99))
+        self.budget = _FrameBudget(self.settings.stream_max_fps)
+        self.frames = 0
+
+    async def handle(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        started = time.perf_counter()
+        index, status = self.frames, "200"
+        try:
+            data = _frame_bytes(message, self.settings.max_upload_bytes)
+            if data is None:
+                return None
+            self.frames += 1
+            return await self._analyze(index, data)
+        except ApiError as exc:
+            status = str(exc.status)
+            self.frames = index + 1
+            error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+            if "Retry-After" in exc.headers:
+                error["retry_after"] = int(exc.headers["Retry-After"])
+            return {"frame": index, "error": error}
+        except Exception:
+            status = "500"
+            log.exception("stream frame %d failed", index)
+            return {"frame": index, "error": {"code": "internal", "message": "internal server error"}}
+        finally:
+            metrics.REQUESTS.labels(ROUTE, "WS", status).inc()
+            metrics.REQUEST_LATENCY.labels(ROUTE).observe(time.perf_counter() - started)
+
+    async def _analyze(self, index: int, data: bytes) -> dict[str, Any]:
+        if not self.budget.take():
+            raise FrameRateExceeded(f"more than {self.settings.stream_max_fps:g} frames per second; frame skipped")
+        await self._count_against_quota()
+        started = time.perf_counter()
+        image = await run_in_threadpool(decode_image, data, max_pixels=self.settings.max_image_pixels)
+        metrics.STAGE_LATENCY.labels("decode").observe(time.perf_counter() - started)
+        result = await self.runtime.pipeline.analyze(image)
+        body = EmotionsResponse.from_result(result).model_dump(mode="json")
+        body["faces"] = track_faces(self.tracker, body["faces"])
+        body["frame"] = index
+        return body
+
+    async def _count_against_quota(self) -> None:
+        limiter = self.runtime.rate_limiter
+        if limiter is None:
+            return
+        decision = await limiter.hit(self.identity)
+        if decision is not None and not decision.allowed:
+            metrics.RATE_LIMITED.inc()
+            raise RateLimited(
+                f"rate limit of {self.settings.rate_limit} exceeded; retry in {decision.reset_after_s}s",
+                headers=decision.headers(),
+            )
+
+
+@router.websocket(ROUTE)
+async def emotion_stream(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    await websocket.accept()
+    try:
+        identity = await _authenticate(websocket, runtime)
+    except Unauthorized as exc:
+        metrics.REQUESTS.labels(ROUTE, "WS", str(exc.status)).inc()
+        await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
+        await websocket.close(code=POLICY_VIOLATION, reason=exc.code)
+        return
+    except WebSocketDisconnect:
+        return
+    settings = runtime.settings
+    await websocket.send_json({"ready": True, "max_fps": settings.stream_max_fps, "smoothing": settings.stream_smoothing})
+    session = _Session(runtime, identity)
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            reply = await session.handle(message)
+            if reply is not None:
+                await websocket.send_json(reply)
+    except WebSocketDisconnect:
+        return

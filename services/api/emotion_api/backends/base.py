@@ -1,0 +1,71 @@
+"""The interface every inference backend implements, and the model contract it speaks.
+
+The signature constants mirror `fer_trainer.signature` (a test keeps them equal) so that the
+gateway image does not need the trainer package.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..rollout_state import Target
+
+SERVING_SIGNATURE = "serving_default"
+METADATA_SIGNATURE = "metadata"
+INPUT_KEY = "pixels"
+OUTPUT_KEY = "probabilities"
+METADATA_INPUT_KEY = "request"
+LABELS_KEY = "labels"
+INPUT_SHAPE_KEY = "input_shape"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: np.ndarray  # float32 [n, num_labels], rows sum to 1
+    version: int  # the version that answered
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    name: str
+    versions: tuple[int, ...]  # available (loaded and answering), ascending
+    input_shape: tuple[int, ...]  # one example, e.g. (48, 48, 1)
+    label_names: tuple[str, ...]
+    version_labels: dict[str, int | None] = field(default_factory=dict)
+
+
+class Backend(abc.ABC):
+    """Runs the model on batches of face crops. All methods are async and never block the loop."""
+
+    name: str
+    # How many batches may be in flight at once; in-process TF gains nothing from more than one.
+    max_concurrency: int = 1
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Load or connect; raises when the model cannot be served at all."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def predict(self, pixels: np.ndarray, target: Target) -> Prediction:
+        """``pixels`` uint8 [n, H, W, C] -> probabilities. Raises ModelNotFound / BackendUnavailable."""
+
+    @abc.abstractmethod
+    async def describe(self) -> ModelDescription: ...
+
+    @abc.abstractmethod
+    async def ready(self) -> bool:
+        """True when a model is loaded and the backend answers right now."""
+
+    def resolve(self, target: Target) -> Target:
+        """Pin a label to a concrete version when the backend knows it (keeps one request on one version)."""
+        return target
+
+    def known_version(self, target: Target) -> int | None:
+        """The version ``target`` would reach, for responses that made no backend call (no faces)."""
+        return target.version

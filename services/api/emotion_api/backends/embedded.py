@@ -1,0 +1,183 @@
+"""In-process TensorFlow: loads SavedModel versions from the model base path.
+
+TensorFlow is imported and every model call runs on one dedicated worker thread, so the event
+loop never blocks on it. A background task notices new version folders (hidden `.staging-*`
+folders and folders without `saved_model.pb` are half-written and skipped) and the versions the
+rollout state names; older versions stay loaded until their folder disappears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendUnavailable, ModelNotFound
+from ..rollout_state import RolloutWatcher, Target
+from .base import INPUT_KEY, OUTPUT_KEY, SERVING_SIGNATURE, Backend, ModelDescription, Prediction
+
+log = logging.getLogger(__name__)
+
+
+def versions_on_disk(base_path: Path) -> list[int]:
+    """Complete version folders, ascending: all-digit names holding a `saved_model.pb`."""
+    try:
+        entries = list(base_path.iterdir())
+    except FileNotFoundError:
+        return []
+    return sorted(int(p.name) for p in entries if p.name.isdigit() and (p / "saved_model.pb").is_file())
+
+
+@dataclass
+class _Loaded:
+    version: int
+    signature: Any  # the concrete function of serving_default
+    label_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    module: Any = None  # keeps the loaded objects alive as long as the signature
+
+
+def _load_version(path: Path, version: int) -> _Loaded:
+    import tensorflow as tf  # heavy: only ever imported on the worker thread
+
+    module = tf.saved_model.load(str(path))
+    signature = module.signatures[SERVING_SIGNATURE]
+    spec = signature.structured_input_signature[1][INPUT_KEY]
+    input_shape = tuple(int(d) for d in spec.shape[1:])
+    labels_file = path / "assets" / "labels.txt"
+    label_names = tuple(line.strip() for line in labels_file.read_text().splitlines() if line.strip())
+    if not label_names:
+        card = json.loads((path / "assets" / "model.json").read_text())
+        label_names = tuple(card["labels"])
+    loaded = _Loaded(version, signature, label_names, input_shape, module)
+    _run(loaded, np.zeros((1, *input_shape), np.uint8))  # warm up: the first call traces
+    return loaded
+
+
+def _run(model: _Loaded, pixels: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    out = model.signature(**{INPUT_KEY: tf.constant(pixels, dtype=tf.uint8)})[OUTPUT_KEY]
+    return out.numpy()
+
+
+class EmbeddedBackend(Backend):
+    name = "embedded"
+    max_concurrency = 1
+
+    def __init__(self, base_path: Path, *, model_name: str, rollout: RolloutWatcher, poll_s: float) -> None:
+        self.base_path = Path(base_path)
+        self.model_name = model_name
+        self.rollout = rollout
+        self.poll_s = poll_s
+        self._models: dict[int, _Loaded] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tf-embedded")
+        self._load_lock = asyncio.Lock()
+        self._poll_task: asyncio.Task | None = None
+        self.last_error: str | None = None
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._poll_task = asyncio.create_task(self._poll(), name="embedded-model-poll")
+
+    async def close(self) -> None:
+        if self._poll_task:
+            self._poll_task.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.refresh()
+            except Exception:  # noqa: BLE001 - a bad version folder must not stop polling
+                log.exception("model refresh failed")
+
+    def _wanted(self, on_disk: list[int]) -> set[int]:
+        state = self.rollout.current()
+        named = state.named_versions() if state else set()
+        return ({on_disk[-1]} if on_disk else set()) | (named & set(on_disk))
+
+    async def refresh(self) -> None:
+        """Load the newest version and those the rollout state names; drop deleted folders."""
+        on_disk = versions_on_disk(self.base_path)
+        for version in sorted(self._wanted(on_disk) - self._models.keys()):
+            await self._ensure_loaded(version)
+        for version in set(self._models) - set(on_disk):
+            log.info("version %d was removed from %s: unloading", version, self.base_path)
+            self._models.pop(version, None)
+
+    async def _ensure_loaded(self, version: int) -> _Loaded:
+        if (model := self._models.get(version)) is not None:
+            return model
+        async with self._load_lock:
+            if (model := self._models.get(version)) is not None:
+                return model
+            path = self.base_path / str(version)
+            if not (path / "saved_model.pb").is_file():
+                raise ModelNotFound(f"model {self.model_name!r} has no version {version}")
+            log.info("loading %s version %d", self.model_name, version)
+            loop = asyncio.get_running_loop()
+            try:
+                model = await loop.run_in_executor(self._executor, _load_version, path, version)
+            except Exception as exc:
+                self.last_error = f"version {version}: {exc}"
+                raise BackendUnavailable(f"could not load version {version}") from exc
+            self._models[version] = model
+            log.info("version %d ready", version)
+            return model
+
+    def _newest_loaded(self) -> int:
+        if not self._models:
+            raise BackendUnavailable("no model version is loaded yet")
+        return max(self._models)
+
+    def resolve(self, target: Target) -> Target:
+        if target.version is not None:
+            return target
+        state = self.rollout.current()
+        if target.label == "canary":
+            if state is None or state.canary is None:
+                raise ModelNotFound("no canary version is being rolled out")
+            return Target(version=state.canary)
+        if target.label == "stable" and state is not None and state.stable is not None:
+            return Target(version=state.stable)
+        return Target(version=self._newest_loaded())
+
+    def known_version(self, target: Target) -> int | None:
+        return self.resolve(target).version
+
+    async def predict(self, pixels: np.ndarray, target: Target) -> Prediction:
+        version = self.resolve(target).version
+        assert version is not None
+        model = await self._ensure_loaded(version)
+        loop = asyncio.get_running_loop()
+        try:
+            probabilities = await loop.run_in_executor(self._executor, _run, model, pixels)
+        except Exception as exc:
+            raise BackendUnavailable(f"version {version} failed: {exc}") from exc
+        return Prediction(probabilities, version)
+
+    async def describe(self) -> ModelDescription:
+        newest = self._newest_loaded()
+        model = self._models[newest]
+        state = self.rollout.current()
+        return ModelDescription(
+            name=self.model_name,
+            versions=tuple(sorted(self._models)),
+            input_shape=model.input_shape,
+            label_names=model.label_names,
+            version_labels={
+                "stable": (state.stable if state and state.stable else newest),
+                "canary": state.canary if state else None,
+            },
+        )
+
+    async def ready(self) -> bool:
+        return bool(self._models)

@@ -1,0 +1,135 @@
+"""Every setting of the gateway, read once from environment variables.
+
+The process refuses to start on obviously invalid values (a validation error names the
+variable), so a typo in a deployment fails at boot instead of at the first request.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from limits import parse as parse_rate_limit
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # Model and backend
+    model_base_path: Path = Path("models/emotion")
+    model_name: str = Field("emotion", min_length=1)
+    backend: Literal["auto", "embedded", "serving"] = "auto"
+    serving_address: str | None = None
+    serving_timeout_s: float = Field(5.0, gt=0, le=300)
+    serving_max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
+    model_poll_s: float = Field(5.0, gt=0, le=3600)
+
+    # Micro-batching and deadlines
+    max_batch_size: int = Field(32, ge=1, le=1024)
+    max_wait_ms: float = Field(5.0, ge=0, le=1000)
+    queue_size: int = Field(256, ge=1, le=100_000)
+    request_timeout_s: float = Field(10.0, gt=0, le=300)
+
+    # Input limits
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    max_image_pixels: int = Field(40_000_000, ge=48 * 48, le=1_000_000_000)
+    detector: str = Field("default", min_length=1)
+
+    # Access control
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    rate_limit: str | None = None
+    redis_url: str | None = None
+
+    # Rollout
+    rollout_state_path: Path | None = None
+    rollout_poll_s: float = Field(1.0, gt=0, le=3600)
+
+    # Streaming (used by the WebSocket route)
+    stream_smoothing: float = Field(0.6, ge=0.0, le=1.0)
+    stream_max_fps: float = Field(15.0, gt=0, le=120)
+
+    log_level: LogLevel = "info"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        # Comma-separated in the environment; empty entries are typos, not keys.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_long_enough(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        if any(len(key.get_secret_value()) < 8 for key in keys):
+            raise ValueError("every API key must be at least 8 characters")
+        return keys
+
+    @field_validator("rate_limit", "redis_url", "serving_address", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_rate_limit(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit like '60/minute': {value!r}") from exc
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("serving_address")
+    @classmethod
+    def _valid_address(cls, value: str | None) -> str | None:
+        if value is not None and ":" not in value:
+            raise ValueError("SERVING_ADDRESS must be host:port")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.backend == "serving" and not self.serving_address:
+            raise ValueError("BACKEND=serving needs SERVING_ADDRESS")
+        if self.resolved_backend == "embedded" and not self.model_base_path.is_dir():
+            raise ValueError(f"MODEL_BASE_PATH {str(self.model_base_path)!r} is not a directory")
+        if self.redis_url and not self.rate_limit:
+            raise ValueError("REDIS_URL is only used for rate limiting: set RATE_LIMIT too")
+        return self
+
+    @property
+    def resolved_backend(self) -> Literal["embedded", "serving"]:
+        if self.backend == "auto":
+            return "serving" if self.serving_address else "embedded"
+        return self.backend
+
+    @property
+    def rollout_path(self) -> Path:
+        return self.rollout_state_path or self.model_base_path / "rollout.json"
+
+    @property
+    def logging_level(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level.upper()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

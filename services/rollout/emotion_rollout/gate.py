@@ -1,0 +1,93 @@
+"""The evaluation gate: a candidate may go to canary only if it is not worse than stable.
+
+Both versions are scored on the same validation images with the trainer's own evaluation code, so
+the gate and the training report cannot disagree about what "accuracy" means. The verdict is kept
+in `<model base>/.rollout/gate-<N>.json` (a hidden name: nothing treats it as a version), and
+`canary` refuses a version without a passing verdict against the current stable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GateMissing, GateRefused
+from .state import write_atomic
+from .versions import require_version
+
+GATE_DIR = ".rollout"
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    candidate: int
+    baseline: int
+    metric: str
+    candidate_score: float
+    baseline_score: float
+    margin: float
+    images: int
+    passed: bool
+    reason: str
+    evaluated_at: str
+
+
+def _score(metrics: dict, metric: str) -> float:
+    return float(metrics["plain"][metric])
+
+
+def evaluate_versions(model_base: Path, versions: list[int], data: str, limit: int = 0) -> dict[int, dict]:
+    """Trainer metrics of each version on the validation split (optionally a fixed random subset)."""
+    from fer_trainer.data import load_split
+    from fer_trainer.evaluate import evaluate, load_predictor
+
+    split = load_split(data, "val")
+    images, labels = split.images, split.labels
+    if 0 < limit < len(labels):
+        # A fixed seed keeps the subset identical for both versions and across runs; the split is
+        # sorted by class, so a plain prefix would be a single emotion.
+        pick = np.sort(np.random.default_rng(0).permutation(len(labels))[:limit])
+        images, labels = images[pick], labels[pick]
+    results = {}
+    for version in dict.fromkeys(versions):
+        metrics, _ = evaluate(load_predictor(require_version(model_base, version)), images, labels)
+        results[version] = metrics
+    return results
+
+
+def judge(candidate: int, baseline: int, metrics: dict[int, dict], metric: str, margin: float) -> GateVerdict:
+    cand, base = _score(metrics[candidate], metric), _score(metrics[baseline], metric)
+    passed = cand >= base - margin
+    relation = "within" if passed else "worse than"
+    reason = (f"candidate {candidate} {metric} {cand:.4f} vs stable {baseline} {base:.4f}: "
+              f"{relation} the allowed margin of {margin:.4f} (difference {cand - base:+.4f})")
+    return GateVerdict(candidate, baseline, metric, cand, base, margin, int(metrics[candidate]["images"]),
+                       passed, reason, datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def verdict_path(model_base: Path, version: int) -> Path:
+    return model_base / GATE_DIR / f"gate-{version}.json"
+
+
+def save_verdict(model_base: Path, verdict: GateVerdict) -> Path:
+    path = verdict_path(model_base, verdict.candidate)
+    write_atomic(path, json.dumps(asdict(verdict), indent=2) + "\n")
+    return path
+
+
+def require_passed(model_base: Path, version: int, stable: int) -> GateVerdict:
+    path = verdict_path(model_base, version)
+    if not path.exists():
+        raise GateMissing(f"version {version} has not been through the evaluation gate; "
+                          f"run `candidate {version}` first")
+    verdict = GateVerdict(**json.loads(path.read_text()))
+    if not verdict.passed:
+        raise GateRefused(f"version {version} failed the evaluation gate: {verdict.reason}")
+    if verdict.baseline != stable:
+        raise GateMissing(f"version {version} was judged against version {verdict.baseline}, but stable is "
+                          f"now {stable}; run `candidate {version}` again")
+    return verdict

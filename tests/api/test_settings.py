@@ -1,0 +1,66 @@
+"""Settings from the environment, and a gateway that refuses to start on invalid values."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from emotion_api.core.config import Settings
+from tests.utils.servers import MODEL_DIR, REPO, free_port, python_env
+
+
+def test_defaults_and_auto_backend(monkeypatch):
+    monkeypatch.chdir(REPO)
+    settings = Settings()
+    assert settings.resolved_backend == "embedded"
+    assert settings.model_base_path.as_posix() == "models/emotion"
+    assert settings.rollout_path == settings.model_base_path / "rollout.json"
+    monkeypatch.setenv("SERVING_ADDRESS", "serving:8500")
+    monkeypatch.setenv("API_KEYS", " key-one-xyz , key-two-xyz ,")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    settings = Settings()
+    assert settings.resolved_backend == "serving"
+    assert [k.get_secret_value() for k in settings.api_keys] == ["key-one-xyz", "key-two-xyz"]
+    assert "key-one" not in repr(settings), "keys must not leak into logs"
+    assert settings.log_level == "debug"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MAX_BATCH_SIZE": "0"},
+        {"QUEUE_SIZE": "-1"},
+        {"MAX_WAIT_MS": "abc"},
+        {"BACKEND": "serving"},
+        {"BACKEND": "onnx"},
+        {"SERVING_ADDRESS": "no-port"},
+        {"RATE_LIMIT": "lots"},
+        {"REDIS_URL": "http://x", "RATE_LIMIT": "5/minute"},
+        {"REDIS_URL": "redis://x:6379"},
+        {"STREAM_SMOOTHING": "1.5"},
+        {"API_KEYS": "short"},
+        {"MODEL_BASE_PATH": "/nonexistent/models"},
+        {"LOG_LEVEL": "loud"},
+        {"REQUEST_TIMEOUT_S": "0"},
+    ],
+)
+def test_invalid_values_are_refused(monkeypatch, env):
+    monkeypatch.chdir(REPO)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+@pytest.mark.parametrize("env,needle", [({"MAX_BATCH_SIZE": "0"}, "max_batch_size"), ({"DETECTOR": "nope"}, "nope")])
+def test_gateway_process_refuses_to_start(env, needle):
+    args = [sys.executable, "-m", "uvicorn", "emotion_api.main:app", "--host", "127.0.0.1", "--port", str(free_port())]
+    result = subprocess.run(
+        ["nice", "-n", "19", *args], cwd=REPO, env=python_env({"MODEL_BASE_PATH": str(MODEL_DIR), **env}),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert needle in (result.stdout + result.stderr).lower()

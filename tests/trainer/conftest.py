@@ -1,0 +1,69 @@
+"""Small slices of the real FER-2013 images, laid out as each loader expects."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_trainer.labels import EMOTIONS
+
+REPO = Path(__file__).resolve().parents[2]
+FER_DIR = Path(os.environ.get("FER2013_DIR", REPO.parent / "shared" / "datasets" / "fer2013"))
+PER_CLASS = 6
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def fer_dir() -> Path:
+    if not (FER_DIR / "train").is_dir():
+        pytest.fail(f"FER-2013 not found at {FER_DIR} (set FER2013_DIR)")
+    return FER_DIR
+
+
+@pytest.fixture(scope="session")
+def slice_dir(fer_dir, tmp_path_factory) -> Path:
+    """train/ and val/ with the first PER_CLASS real images of every class."""
+    root = tmp_path_factory.mktemp("fer-slice")
+    for split in ("train", "val"):
+        for name in EMOTIONS:
+            target = root / split / name
+            target.mkdir(parents=True)
+            for path in sorted((fer_dir / split / name).glob("*.jpg"))[:PER_CLASS]:
+                shutil.copy(path, target / path.name)
+    return root
+
+
+def write_csv(path: Path, rows) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["emotion", "pixels", "Usage"])
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def slice_csv(slice_dir, tmp_path_factory) -> Path:
+    """The same images as slice_dir, in fer2013.csv form and in the folder loader's order."""
+    rows = []
+    for split, usage in (("train", "Training"), ("val", "PublicTest")):
+        for class_dir in sorted((slice_dir / split).iterdir()):
+            for path in sorted(class_dir.iterdir()):
+                pixels = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+                rows.append([EMOTIONS.index(class_dir.name), " ".join(map(str, pixels.ravel())), usage])
+    return write_csv(tmp_path_factory.mktemp("fer-csv") / "fer2013.csv", rows)
+
+
+@pytest.fixture(scope="session")
+def real_faces(fer_dir) -> np.ndarray:
+    paths = [sorted((fer_dir / "val" / name).glob("*.jpg"))[0] for name in EMOTIONS]
+    return np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])

@@ -1,0 +1,151 @@
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fer_trainer import architectures, export
+from fer_trainer import signature as sig
+from fer_trainer.data import load_split
+from fer_trainer.evaluate import evaluate_to_folder, tflite_predictor
+from fer_trainer.labels import EMOTIONS
+from fer_trainer.train import Recipe, compile_model, fit, steps_lower_loss
+
+
+@pytest.fixture(scope="module")
+def trained_model(slice_dir):
+    """A real architecture after a few real steps, so the weights are not at initialisation."""
+    train = load_split(slice_dir, "train")
+    model = compile_model(architectures.build(architectures.DEFAULT_ARCH), Recipe(), steps_per_epoch=4)
+    model.fit(train.images[..., None].astype("float32"),
+              tf.one_hot(train.labels, len(EMOTIONS)), batch_size=16, epochs=2, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("arch", sorted(architectures.ARCHITECTURES))
+def test_every_architecture_takes_48x48_pixels_and_gives_7_logits(arch):
+    model = architectures.build(arch)
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.output_shape == (None, 7)
+
+
+def test_unknown_architecture_lists_the_choices():
+    with pytest.raises(ValueError, match="seed-cnn"):
+        architectures.build("alexnet")
+
+
+def test_a_few_steps_lower_the_loss(slice_dir):
+    train = load_split(slice_dir, "train")
+    before, after = steps_lower_loss(train, Recipe(label_smoothing=0.0, schedule="plateau"), steps=12)
+    assert after < before * 0.7
+
+
+class _StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt  # as if the process were stopped mid-run
+
+
+def test_interrupted_fit_resumes_where_it_stopped(slice_dir, tmp_path):
+    train, val = load_split(slice_dir, "train"), load_split(slice_dir, "val")
+    recipe = Recipe(epochs=2, batch_size=16, warmup_epochs=0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(train, val, tmp_path / "run", recipe, extra_callbacks=[_StopAfterFirstEpoch()])
+    assert (tmp_path / "run" / "best.keras").exists()
+    with pytest.raises(FileExistsError, match="--resume"):
+        fit(train, val, tmp_path / "run", recipe)
+
+    fit(train, val, tmp_path / "run", recipe, resume=True)
+    epochs = [line.split(",")[0] for line in (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == ["0", "1"]  # epoch 0 was not trained again
+    state = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert state["epochs_done"] == 2 and len(state["images_per_s"]) == 2
+    with pytest.raises(FileExistsError, match="finished"):
+        fit(train, val, tmp_path / "run", recipe, resume=True)
+
+
+def test_saved_model_matches_keras_model(trained_model, real_faces, tmp_path):
+    version_dir = export.export(trained_model, tmp_path / "emotion", real_faces)
+    loaded = tf.saved_model.load(str(version_dir))
+    served = loaded.signatures[sig.SERVING_SIGNATURE](**{sig.INPUT_KEY: tf.constant(real_faces[..., None])})
+    probs = served[sig.OUTPUT_KEY].numpy()
+    expected = tf.nn.softmax(trained_model(real_faces[..., None].astype("float32"), training=False)).numpy()
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+    meta = loaded.signatures[sig.METADATA_SIGNATURE](**{sig.METADATA_INPUT_KEY: tf.constant(["x"])})
+    assert [s.decode() for s in meta[sig.LABELS_KEY].numpy()[0]] == list(EMOTIONS)
+    assert meta[sig.INPUT_SHAPE_KEY].numpy()[0].tolist() == [48, 48, 1]
+    assert (version_dir / "assets" / sig.LABELS_FILE).read_text().split() == list(EMOTIONS)
+    card = json.loads((version_dir / "assets" / sig.MODEL_CARD_FILE).read_text())
+    assert card["version"] == 1 and card["input_shape"] == [48, 48, 1]
+
+    lite = tflite_predictor(version_dir / sig.TFLITE_FILE)(real_faces)
+    np.testing.assert_allclose(lite, probs, atol=1e-4)
+
+
+def test_warmup_records_are_real_predict_requests(trained_model, real_faces, tmp_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    version_dir = export.export(trained_model, tmp_path / "emotion", real_faces, tflite=False)
+    records = list(tf.data.TFRecordDataset(str(version_dir / sig.WARMUP_FILE)).as_numpy_iterator())
+    assert records
+    for raw in records:
+        log = prediction_log_pb2.PredictionLog.FromString(raw)
+        request = log.predict_log.request
+        assert request.model_spec.signature_name == sig.SERVING_SIGNATURE
+        pixels = tf.make_ndarray(request.inputs[sig.INPUT_KEY])
+        assert pixels.dtype == np.uint8 and pixels.shape[1:] == (48, 48, 1)
+        np.testing.assert_array_equal(pixels[:, ..., 0], real_faces[:len(pixels)])
+
+
+def test_versions_number_upward(trained_model, real_faces, tmp_path):
+    base = tmp_path / "emotion"
+    (base / "7").mkdir(parents=True)
+    (base / "notes").mkdir()
+    first = export.export(trained_model, base, real_faces, tflite=False)
+    second = export.export(trained_model, base, real_faces, tflite=False)
+    assert (first.name, second.name) == ("8", "9")
+
+
+def test_interrupted_export_leaves_no_visible_version(trained_model, real_faces, tmp_path):
+    base = tmp_path / "emotion"
+
+    def crash(staging, version):
+        assert (staging / "saved_model.pb").exists()  # fully written, still hidden
+        assert export.existing_versions(base) == []
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export.export(trained_model, base, real_faces, tflite=False, _before_publish=crash)
+    assert list(base.iterdir()) == []
+    # A staging folder left by a killed process is not a version either.
+    (base / ".staging-dead").mkdir()
+    assert export.existing_versions(base) == [] and export.next_version(base) == 1
+
+
+def test_evaluate_writes_the_report_folder(trained_model, real_faces, slice_dir, tmp_path):
+    version_dir = export.export(trained_model, tmp_path / "emotion", real_faces)
+    metrics = evaluate_to_folder(version_dir, str(slice_dir), "val", tmp_path / "report")
+    for name in ("metrics.json", "confusion_matrix.png", "report.md"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert saved["images"] == len(load_split(slice_dir, "val"))
+    assert set(saved["plain"]["per_class"]) == set(EMOTIONS)
+    assert 0 <= saved["flip_tta"]["macro_f1"] <= 1
+    assert metrics["tflite"]["top1_agreement"] == 1.0
+
+
+def test_cli_help_documents_the_subcommands():
+    out = subprocess.run([sys.executable, "-m", "fer_trainer", "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("train", "evaluate", "export"):
+        assert command in out
+
+
+def test_cli_reports_bad_dataset_as_an_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "fer_trainer", "train", "--data", str(tmp_path / "missing"),
+                             "--run-dir", str(tmp_path / "run")], capture_output=True, text=True)
+    assert result.returncode == 2 and "dataset not found" in result.stderr

@@ -1,0 +1,203 @@
+"""Real processes for tests: the gateway under uvicorn, the TF Serving test double, redis-server
+and Prometheus, each on a free loopback port, stopped (by pid) when the test session ends."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL_DIR = REPO / "models" / "emotion"
+PORT_RANGE = (18000, 18499)  # the gateway tests' share of loopback ports
+_taken: set[int] = set()
+
+
+def free_port(lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> int:
+    """A loopback port in [lo, hi] that nothing listens on and this session has not handed out."""
+    for port in range(lo, hi + 1):
+        if port in _taken:
+            continue
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _taken.add(port)
+        return port
+    raise RuntimeError(f"no free port in {lo}-{hi}")
+
+
+def python_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child: PYTHONPATH set, and none of the gateway's settings inherited."""
+    from emotion_api.core.config import Settings
+
+    own = {name.upper() for name in Settings.model_fields} | {"PORT", "HOST"}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in own}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO / "services" / "trainer"), str(REPO / "services" / "api"), str(REPO)]
+    )
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Process:
+    """A child process whose output goes to a log file (read back when it fails)."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str] | None = None
+    cwd: Path = REPO
+    log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="proc-", suffix=".log")[1]))
+    popen: subprocess.Popen | None = None
+
+    def start(self) -> Process:
+        log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(
+            ["nice", "-n", "19", *self.args], cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+    def fail(self, why: str) -> RuntimeError:
+        return RuntimeError(f"{self.name}: {why}\n--- log tail ---\n{self.log_tail()}")
+
+
+@dataclass
+class Gateway:
+    """The gateway under uvicorn on 127.0.0.1:port."""
+
+    port: int
+    env: dict[str, str]
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def launch(cls, settings: Mapping[str, str] | None = None, *, port: int | None = None) -> Gateway:
+        port = port or free_port()
+        env = python_env({"LOG_LEVEL": "warning", "MODEL_BASE_PATH": str(MODEL_DIR), **(settings or {})})
+        args = [sys.executable, "-m", "uvicorn", "emotion_api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+        args += ["--log-level", "warning"]
+        gateway = cls(port, env, Process(f"gateway:{port}", args, env))
+        gateway.process.start()
+        return gateway
+
+    def wait(self, path: str = "/readyz", timeout_s: float = 180.0) -> Gateway:
+        """Block until ``path`` answers 200 (readiness by default)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.process.alive():
+                raise self.process.fail("exited before it was ready")
+            try:
+                if httpx.get(self.url + path, timeout=2.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise self.process.fail(f"{path} not 200 within {timeout_s:.0f}s")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+
+def launch_fake_serving(model_base_path: Path = MODEL_DIR, *, port: int | None = None, extra: list[str] | None = None) -> tuple[Process, int]:
+    port = port or free_port()
+    args = [sys.executable, "-m", "tests.utils.fake_serving", "--port", str(port), "--model-base-path", str(model_base_path)]
+    return Process(f"fake-serving:{port}", [*args, *(extra or [])], python_env()).start(), port
+
+
+def wait_grpc_ready(process: Process, port: int, timeout_s: float = 180.0) -> None:
+    import grpc
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise process.fail("exited before it was ready")
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            try:
+                grpc.channel_ready_future(channel).result(timeout=1.0)
+                return
+            except grpc.FutureTimeoutError:
+                pass
+        time.sleep(0.25)
+    raise process.fail(f"gRPC port {port} not ready within {timeout_s:.0f}s")
+
+
+def wait_port(process: Process, port: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise process.fail("exited before it listened")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise process.fail(f"port {port} not listening within {timeout_s:.0f}s")
+
+
+def launch_redis(workdir: Path) -> tuple[Process, int]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (make system-deps)")
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    process = Process(f"redis:{port}", args).start()
+    wait_port(process, port)
+    return process, port
+
+
+def launch_prometheus(workdir: Path, scrape_port: int) -> tuple[Process, int]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise RuntimeError("prometheus is not installed (make system-deps)")
+    port = free_port()
+    config = workdir / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: emotion-gateway\n    scrape_interval: 1s\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{scrape_port}']\n"
+    )
+    args = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    process = Process(f"prometheus:{port}", args).start()
+    wait_port(process, port)
+    return process, port
