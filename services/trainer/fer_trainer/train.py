@@ -1,8 +1,10 @@
 """Fits a model with checkpoints that survive interruption: `--resume` continues a stopped run.
 
-The run folder holds everything a resumed run needs: `backup/` (model, optimizer and epoch,
-from keras.callbacks.BackupAndRestore), `best.keras` (best on val), `history.csv` and
-`run.json` (the recipe and the wall time and throughput so far).
+The run folder holds everything a resumed run needs: `last.keras` (model *and* optimizer state,
+so the learning-rate schedule continues where it stopped) with `last.json` (epochs done),
+`best.keras` (best on val), `history.csv` and `run.json` (the recipe, wall time and throughput).
+keras.callbacks.BackupAndRestore is not used: it saves weights only, and a resumed run then
+restarts its schedule from the warm-up.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -101,6 +104,25 @@ class Throughput(keras.callbacks.Callback):
         print(f"epoch {epoch + 1}: {seconds:.0f}s, {rate:.0f} images/s", flush=True)
 
 
+class ResumeCheckpoint(keras.callbacks.Callback):
+    """Saves the whole model with its optimizer after every epoch, atomically."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        tmp = self.run_dir / "last.tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.run_dir / "last.keras")
+        (self.run_dir / "last.json").write_text(json.dumps({"epochs_done": epoch + 1}))
+
+    def on_train_end(self, logs=None):
+        state = json.loads((self.run_dir / "run.json").read_text())
+        state["finished"] = True
+        (self.run_dir / "run.json").write_text(json.dumps(state, indent=2))
+
+
 def _best_so_far(history_csv: Path) -> float | None:
     if not history_csv.exists():
         return None
@@ -112,26 +134,33 @@ def _best_so_far(history_csv: Path) -> float | None:
 def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = False,
         extra_callbacks: list[keras.callbacks.Callback] = ()) -> keras.Model:
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_file, history_csv = run_dir / "run.json", run_dir / "history.csv"
+    run_file, history_csv, last = run_dir / "run.json", run_dir / "history.csv", run_dir / "last.keras"
+    initial_epoch = 0
     if resume and run_file.exists():
-        if not (run_dir / "backup").exists():
-            # BackupAndRestore removes its backup when a run completes: nothing is left to resume.
+        state = json.loads(run_file.read_text())
+        if state.get("finished"):
             raise FileExistsError(f"{run_dir} holds a finished run; choose another --run-dir")
-        saved = json.loads(run_file.read_text())["recipe"]
-        if saved != asdict(recipe):
+        if state["recipe"] != asdict(recipe):
             print(f"resuming with the recipe saved in {run_file}, not the one given", flush=True)
-        recipe = Recipe(**saved)
+        recipe = Recipe(**state["recipe"])
+    elif run_file.exists():
+        raise FileExistsError(f"{run_dir} holds an earlier run: pass --resume, or choose another --run-dir")
     else:
-        if (run_dir / "backup").exists() or history_csv.exists():
-            raise FileExistsError(f"{run_dir} holds an earlier run: pass --resume, or choose another --run-dir")
         run_file.write_text(json.dumps({"recipe": asdict(recipe), "train_images": len(train),
                                         "val_images": len(val)}, indent=2))
 
-    keras.utils.set_random_seed(recipe.seed)
     steps = len(train) // recipe.batch_size
-    model = compile_model(architectures.build(recipe.arch), recipe, steps)
+    if resume and last.exists():
+        initial_epoch = json.loads((run_dir / "last.json").read_text())["epochs_done"]
+        model = keras.models.load_model(last)  # compiled, with optimizer state and schedule position
+        print(f"resuming after epoch {initial_epoch}", flush=True)
+    else:
+        keras.utils.set_random_seed(recipe.seed)
+        model = compile_model(architectures.build(recipe.arch), recipe, steps)
+    # A resumed run must not replay the shuffles and augmentations of the epochs it already did.
+    keras.utils.set_random_seed(recipe.seed + initial_epoch)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        ResumeCheckpoint(run_dir),
         keras.callbacks.ModelCheckpoint(
             str(run_dir / "best.keras"), monitor="val_accuracy", mode="max", save_best_only=True,
             initial_value_threshold=_best_so_far(history_csv) if resume else None,
@@ -144,9 +173,10 @@ def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = 
     if recipe.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-6))
     model.fit(
-        train_dataset(train.images, train.labels, recipe.batch_size, recipe.seed, recipe.augment),
+        train_dataset(train.images, train.labels, recipe.batch_size, recipe.seed + initial_epoch, recipe.augment),
         validation_data=eval_dataset(val.images, val.labels, 256),
         epochs=recipe.epochs,
+        initial_epoch=initial_epoch,
         class_weight=class_weights(train.labels, recipe.class_weight),
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,  # a bar in a terminal, a line per epoch in logs
