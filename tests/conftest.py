@@ -26,11 +26,12 @@ def gateway_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gateway(gateway_model_dir) -> Iterator[Gateway]:
-    """The gateway on a free loopback port with the embedded backend and default settings.
+def gateway_launch(gateway_model_dir) -> Iterator[Gateway]:
+    """The main gateway process, started but not yet waited for (lets suites overlap boots).
 
-    Its model folder is private to the session (see `gateway_model_dir`); models are re-scanned
-    and the rollout state re-read every 0.5 s so rollout tests do not wait long.
+    Embedded backend and default settings; its model folder is private to the session (see
+    `gateway_model_dir`), re-scanned and its rollout state re-read every 0.5 s so rollout tests
+    do not wait long.
     """
     server = Gateway.launch(
         {
@@ -41,6 +42,12 @@ def gateway(gateway_model_dir) -> Iterator[Gateway]:
         }
     )
     try:
-        yield server.wait()
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_launch) -> Gateway:
+    """The main gateway, ready: model loaded and answering (`.url` is its base URL)."""
+    return gateway_launch.wait()

@@ -2,7 +2,8 @@
 
 - `guarded`: API keys, a memory rate limit, a tiny queue, a long batching window and a short
   deadline (so overloaded/timeout are deterministic), small upload and pixel limits.
-- `serving_gateway`: the Serving backend against the TF Serving test double, with a Redis rate limit.
+- `serving_gateway`: the Serving backend against the TF Serving test double (started from a
+  models.config with a `stable` label), with a Redis rate limit.
 - `dead_serving`: the Serving backend pointed at a port nothing listens on.
 """
 
@@ -13,12 +14,31 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.utils.servers import Gateway, Process, free_port, launch_fake_serving, launch_redis, wait_grpc_ready
+from tests.utils.servers import (
+    MODEL_DIR,
+    Gateway,
+    Process,
+    free_port,
+    launch_fake_serving,
+    launch_redis,
+    wait_grpc_ready,
+)
 
 GUARDED_KEYS = ("guarded-key-auth", "guarded-key-rate", "guarded-key-load")
 SERVING_KEYS = ("serving-key-scores", "serving-key-rate")
 GUARDED_RATE = 20
 SERVING_RATE = 25
+# TF Serving's --model_config_file as the rollout tool writes it: the newest version labelled stable.
+SERVING_CONFIG = """model_config_list {{
+  config {{
+    name: "emotion"
+    base_path: "{base_path}"
+    model_platform: "tensorflow"
+    model_version_policy {{ specific {{ versions: {version} }} }}
+    version_labels {{ key: "stable" value: {version} }}
+  }}
+}}
+"""
 
 
 @dataclass
@@ -33,9 +53,12 @@ class Launched:
 
 
 @pytest.fixture(scope="session")
-def _launched(tmp_path_factory) -> Iterator[Launched]:
+def _launched(gateway_launch, tmp_path_factory) -> Iterator[Launched]:
     redis, redis_port = launch_redis(tmp_path_factory.mktemp("redis"))
-    fake, fake_port = launch_fake_serving()
+    newest = max(int(p.name) for p in MODEL_DIR.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file())
+    config = tmp_path_factory.mktemp("serving") / "models.config"
+    config.write_text(SERVING_CONFIG.format(base_path=MODEL_DIR, version=newest))
+    fake, fake_port = launch_fake_serving(extra=["--model-config-file", str(config)])
     guarded = Gateway.launch(
         {
             "API_KEYS": ",".join(GUARDED_KEYS),
@@ -67,7 +90,7 @@ def _launched(tmp_path_factory) -> Iterator[Launched]:
 
 @pytest.fixture(scope="session")
 def gateway(_launched, gateway) -> Gateway:
-    """The main gateway, requested after the extra servers were launched so their boots overlap."""
+    """The main gateway; asking for it starts the other servers too, so all boots overlap."""
     return gateway
 
 

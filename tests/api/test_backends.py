@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from emotion_api.backends import base
 from tests.api.conftest import SERVING_KEYS
-from tests.utils.http import assert_error, post_image
+from tests.utils.http import assert_error, get, post_image
 from tests.utils.images import encode, scene_png, val_faces
-from tests.utils.servers import MODEL_DIR
 
 HEADERS = {"X-API-Key": SERVING_KEYS[0]}
 
@@ -36,37 +34,26 @@ def test_both_backends_give_the_same_scores(gateway, serving_gateway):
 
 
 def test_models_through_serving(serving_gateway):
-    body = httpx.get(f"{serving_gateway.url}/v1/models", headers=HEADERS).json()
+    body = get(f"{serving_gateway.url}/v1/models", headers=HEADERS).json()
     assert body["backend"] == "serving"
     assert body["input_shape"] == [48, 48, 1]
     assert body["label_names"] == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
     assert body["versions"] and body["version_labels"]["stable"] == body["versions"][-1]
 
 
-def test_labels_and_versions_through_serving(serving_gateway, fake_serving):
-    import grpc
-    from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc  # imports TensorFlow
-
-    _, port = fake_serving
+def test_labels_and_versions_through_serving(serving_gateway):
     face = encode(val_faces(per_class=1)[0][1])
     query = {"detect": "false"}
-    assert_error(post_image(serving_gateway.url, face, params={**query, "model_version": "999"}, headers=HEADERS),
-                 404, "model_not_found")
-    assert_error(post_image(serving_gateway.url, face, params={**query, "model_label": "stable"}, headers=HEADERS),
-                 404, "model_not_found")
-    # Label the served version "stable" the way the rollout tool does, then pin by label.
-    version = httpx.get(f"{serving_gateway.url}/v1/models", headers=HEADERS).json()["versions"][-1]
-    request = model_management_pb2.ReloadConfigRequest()
-    config = request.config.model_config_list.config.add(name="emotion", base_path=str(MODEL_DIR),
-                                                          model_platform="tensorflow")
-    config.model_version_policy.specific.versions.append(version)
-    config.version_labels["stable"] = version
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        reply = model_service_pb2_grpc.ModelServiceStub(channel).HandleReloadConfigRequest(request, timeout=60)
-    assert reply.status.error_code == 0
+    newest = get(f"{serving_gateway.url}/v1/models", headers=HEADERS).json()["versions"][-1]
+    # The test double was started with `stable` -> newest, as the rollout tool configures Serving.
     pinned = post_image(serving_gateway.url, face, params={**query, "model_label": "stable"}, headers=HEADERS)
     assert pinned.status_code == 200, pinned.text
-    assert pinned.json()["model"]["version"] == version
+    assert pinned.json()["model"]["version"] == newest
+    by_number = post_image(serving_gateway.url, face, params={**query, "model_version": str(newest)}, headers=HEADERS)
+    assert by_number.json() == pinned.json()
+    for params in ({"model_version": "999"}, {"model_label": "canary"}):
+        response = post_image(serving_gateway.url, face, params={**query, **params}, headers=HEADERS)
+        assert_error(response, 404, "model_not_found")
 
 
 def test_serving_scene_matches(serving_gateway):

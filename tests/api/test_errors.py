@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 
 from tests.api.conftest import GUARDED_KEYS
-from tests.utils.http import assert_error, metric_value, post_image
+from tests.utils.http import assert_error, get, metric_value, post, post_image
 from tests.utils.images import encode, scene_png, val_faces
 
 LOAD_KEY = {"X-API-Key": GUARDED_KEYS[2]}
@@ -22,11 +22,11 @@ def test_invalid_image(gateway):
     assert_error(post_image(gateway.url, b"GIF89a but not really"), 400, "invalid_image")
     truncated = encode(np.full((480, 640), 128, np.uint8), "JPEG")[:300]
     assert_error(post_image(gateway.url, truncated, content_type="image/jpeg"), 400, "invalid_image")
-    assert_error(httpx.post(f"{gateway.url}/v1/emotions", json={"image": "not base64!"}), 400, "invalid_image")
+    assert_error(post(f"{gateway.url}/v1/emotions", json={"image": "not base64!"}), 400, "invalid_image")
 
 
 def test_unsupported_media_type(gateway):
-    response = httpx.post(f"{gateway.url}/v1/emotions", content=b"hello", headers={"content-type": "text/plain"})
+    response = post(f"{gateway.url}/v1/emotions", content=b"hello", headers={"content-type": "text/plain"})
     assert_error(response, 415, "unsupported_media_type")
     tiff = encode(np.zeros((64, 64), np.uint8), "TIFF")
     assert_error(post_image(gateway.url, tiff, content_type="image/tiff"), 415, "unsupported_media_type")
@@ -34,16 +34,16 @@ def test_unsupported_media_type(gateway):
 
 def test_invalid_request(gateway):
     url = f"{gateway.url}/v1/emotions"
-    assert_error(httpx.post(url, json={"picture": "x"}), 422, "invalid_request")
-    assert_error(httpx.post(url, content=b"{not json", headers={"content-type": "application/json"}), 422, "invalid_request")
-    assert_error(httpx.post(url, files={"other": ("a.png", face_png(), "image/png")}), 422, "invalid_request")
+    assert_error(post(url, json={"picture": "x"}), 422, "invalid_request")
+    assert_error(post(url, content=b"{not json", headers={"content-type": "application/json"}), 422, "invalid_request")
+    assert_error(post(url, files={"other": ("a.png", face_png(), "image/png")}), 422, "invalid_request")
     assert_error(post_image(gateway.url, face_png(), params={"detect": "maybe"}), 422, "invalid_request")
     assert_error(post_image(gateway.url, face_png(), params={"model_version": "0"}), 422, "invalid_request")
     assert_error(post_image(gateway.url, face_png(), params={"model_label": "beta"}), 422, "invalid_request")
     both = {"model_version": "1", "model_label": "stable"}
     assert_error(post_image(gateway.url, face_png(), params=both), 422, "invalid_request")
-    assert_error(httpx.get(url), 405, "method_not_allowed")
-    assert_error(httpx.get(f"{gateway.url}/v1/nothing-here"), 404, "not_found")
+    assert_error(get(url), 405, "method_not_allowed")
+    assert_error(get(f"{gateway.url}/v1/nothing-here"), 404, "not_found")
 
 
 def test_payload_too_large(guarded):
@@ -53,12 +53,12 @@ def test_payload_too_large(guarded):
     assert len(data) > 300_000
     assert_error(post_image(guarded.url, data, headers=headers), 413, "payload_too_large")
     assert_error(
-        httpx.post(f"{guarded.url}/v1/emotions", content=data, headers={**headers, "content-type": "image/png"}),
+        post(f"{guarded.url}/v1/emotions", content=data, headers={**headers, "content-type": "image/png"}),
         413,
         "payload_too_large",
     )
     encoded = {"image": __import__("base64").b64encode(data).decode()}
-    assert_error(httpx.post(f"{guarded.url}/v1/emotions", json=encoded, headers=headers), 413, "payload_too_large")
+    assert_error(post(f"{guarded.url}/v1/emotions", json=encoded, headers=headers), 413, "payload_too_large")
 
 
 def test_image_too_large(guarded):
@@ -73,17 +73,17 @@ def test_model_not_found(gateway):
 
 
 def test_backend_unavailable(dead_serving):
-    assert_error(httpx.get(f"{dead_serving.url}/readyz"), 503, "backend_unavailable")
+    assert_error(get(f"{dead_serving.url}/readyz"), 503, "backend_unavailable")
     response = post_image(dead_serving.url, face_png(), params={"detect": "false"})
     assert_error(response, 503, "backend_unavailable")
-    assert httpx.get(f"{dead_serving.url}/healthz").status_code == 200
+    assert get(f"{dead_serving.url}/healthz").status_code == 200
 
 
 async def test_overloaded_and_timeout(guarded):
     """QUEUE_SIZE=2 and a 1 s batching window with a 0.3 s deadline: two crops fill the queue,
     the third request is refused at once, the first two run out of time."""
     data = face_png()
-    async with httpx.AsyncClient(base_url=guarded.url, headers=LOAD_KEY, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=guarded.url, headers=LOAD_KEY, timeout=30) as client:
 
         async def queue_depth() -> float:
             return metric_value((await client.get("/metrics")).text, "emotion_queue_depth")

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import httpx
 
-from tests.utils.http import EMOTIONS
+from tests.utils.http import EMOTIONS, get
 
 
 def test_health_and_readiness(gateway):
-    assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok"}
-    ready = httpx.get(f"{gateway.url}/readyz")
+    assert get(f"{gateway.url}/healthz").json() == {"status": "ok"}
+    ready = get(f"{gateway.url}/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready" and ready.json()["backend"] == "embedded"
 
 
 def test_models(gateway, gateway_model_dir):
-    body = httpx.get(f"{gateway.url}/v1/models").json()
+    body = get(f"{gateway.url}/v1/models").json()
     on_disk = sorted(int(p.name) for p in gateway_model_dir.iterdir() if p.name.isdigit())
     assert body["name"] == "emotion" and body["backend"] == "embedded"
     assert body["versions"][-1] == on_disk[-1]
@@ -26,8 +25,8 @@ def test_models(gateway, gateway_model_dir):
 
 
 def test_openapi_documents_the_contract(gateway):
-    assert "swagger" in httpx.get(f"{gateway.url}/docs").text.lower()
-    spec = httpx.get(f"{gateway.url}/openapi.json").json()
+    assert "swagger" in get(f"{gateway.url}/docs").text.lower()
+    spec = get(f"{gateway.url}/openapi.json").json()
     post = spec["paths"]["/v1/emotions"]["post"]
     assert {"multipart/form-data", "application/json"} <= set(post["requestBody"]["content"])
     assert {p["name"] for p in post["parameters"]} == {"detect", "model_version", "model_label"}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
-from tests.utils.http import metric_value, post_image, scrape
+from tests.utils.http import get, metric_value, post_image, scrape
 from tests.utils.images import scene_png
 from tests.utils.servers import launch_prometheus
 
@@ -38,7 +37,7 @@ def test_metrics_exposition(gateway):
     assert sum(metric_value(text, "emotion_predictions_total", {"emotion": e}) for e in
                ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")) >= 1
     # Unknown paths share one label value instead of creating a series each.
-    httpx.get(f"{gateway.url}/no/such/path/123")
+    get(f"{gateway.url}/no/such/path/123")
     assert 'route="/no/such/path/123"' not in scrape(gateway.url)
     assert metric_value(scrape(gateway.url), "emotion_http_requests_total", {"route": "unmatched"}) >= 1
 
@@ -54,7 +53,7 @@ def test_prometheus_scrapes_the_gateway(gateway, tmp_path):
         deadline = time.monotonic() + 60
         value = None
         while time.monotonic() < deadline:
-            response = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=5)
+            response = get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=5)
             result = response.json()["data"]["result"] if response.status_code == 200 else []
             if result:
                 value = float(result[0]["value"][1])
@@ -62,7 +61,7 @@ def test_prometheus_scrapes_the_gateway(gateway, tmp_path):
                     break
             time.sleep(0.5)
         assert value == pytest.approx(expected), prometheus.log_tail()
-        targets = httpx.get(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        targets = get(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
         assert targets[0]["health"] == "up"
     finally:
         prometheus.stop()

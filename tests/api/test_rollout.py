@@ -6,11 +6,10 @@ import shutil
 import time
 from collections import Counter
 
-import httpx
 import pytest
 
 from emotion_api.rollout_state import RolloutState, RolloutWatcher, Selector, Target, read_state, route, write_state
-from tests.utils.http import metric_value, post_image, scrape
+from tests.utils.http import get, metric_value, post_image, scrape
 from tests.utils.images import encode, val_faces
 
 
@@ -57,7 +56,7 @@ def test_watcher_follows_the_file(tmp_path):
 
 def test_canary_split_pins_and_per_version_metrics(gateway, gateway_model_dir):
     url = gateway.url
-    stable = httpx.get(f"{url}/v1/models").json()["versions"][-1]
+    stable = get(f"{url}/v1/models").json()["versions"][-1]
     canary = stable + 1
     source = (gateway_model_dir / str(stable)).resolve()
     # Half-written and hidden folders must be ignored; a complete one is picked up.
@@ -70,7 +69,7 @@ def test_canary_split_pins_and_per_version_metrics(gateway, gateway_model_dir):
     try:
         write_state(state_path, RolloutState(stable=stable, canary=canary, canary_weight=0.5))
         models = wait_for(
-            lambda: canary in (m := httpx.get(f"{url}/v1/models").json())["versions"] and m,
+            lambda: canary in (m := get(f"{url}/v1/models").json())["versions"] and m,
             what="the canary to load",
         )
         assert models["versions"][-2:] == [stable, canary], "hidden and partial folders must be skipped"
@@ -98,4 +97,4 @@ def test_canary_split_pins_and_per_version_metrics(gateway, gateway_model_dir):
         (gateway_model_dir / str(canary)).unlink()
         shutil.rmtree(gateway_model_dir / f".staging-{canary + 1}")
         (gateway_model_dir / str(canary + 2)).rmdir()
-        wait_for(lambda: canary not in httpx.get(f"{url}/v1/models").json()["versions"], what="the canary to unload")
+        wait_for(lambda: canary not in get(f"{url}/v1/models").json()["versions"], what="the canary to unload")

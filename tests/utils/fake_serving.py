@@ -236,7 +236,11 @@ def serve(
         store.sync()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=8),
-        options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)],
+        options=[
+            ("grpc.max_send_message_length", 64 << 20),
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.so_reuseport", 0),  # fail on a taken port instead of silently sharing it
+        ],
     )
     servicer = FakeTensorFlowServing(store)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, server)

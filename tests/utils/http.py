@@ -9,16 +9,19 @@ import httpx
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
+# The suite shares two cores with training and other suites: allow slow answers, not hangs.
+TIMEOUT = 30.0
+
 
 def post_image(base_url: str, data: bytes, *, params: dict | None = None, headers: dict | None = None,
-               filename: str = "image.png", content_type: str = "image/png", timeout: float = 30.0) -> httpx.Response:
+               filename: str = "image.png", content_type: str = "image/png", timeout: float = TIMEOUT) -> httpx.Response:
     files = {"image": (filename, data, content_type)}
     return httpx.post(f"{base_url}/v1/emotions", files=files, params=params, headers=headers, timeout=timeout)
 
 
 def post_json(base_url: str, data: bytes, **kwargs) -> httpx.Response:
     body = {"image": base64.b64encode(data).decode()}
-    return httpx.post(f"{base_url}/v1/emotions", json=body, timeout=30.0, **kwargs)
+    return httpx.post(f"{base_url}/v1/emotions", json=body, timeout=TIMEOUT, **kwargs)
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict:
@@ -47,4 +50,12 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
 
 
 def scrape(base_url: str) -> str:
-    return httpx.get(f"{base_url}/metrics", timeout=10.0).text
+    return httpx.get(f"{base_url}/metrics", timeout=TIMEOUT).text
+
+
+def get(url: str, **kwargs) -> httpx.Response:
+    return httpx.get(url, **{"timeout": TIMEOUT, **kwargs})
+
+
+def post(url: str, **kwargs) -> httpx.Response:
+    return httpx.post(url, **{"timeout": TIMEOUT, **kwargs})

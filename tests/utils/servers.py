@@ -4,6 +4,7 @@ and Prometheus, each on a free loopback port, stopped (by pid) when the test ses
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,12 +25,18 @@ _taken: set[int] = set()
 
 
 def free_port(lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> int:
-    """A loopback port in [lo, hi] that nothing listens on and this session has not handed out."""
-    for port in range(lo, hi + 1):
+    """A loopback port in [lo, hi] that nothing listens on and this session has not handed out.
+
+    Ports are tried in random order: other test sessions on the machine draw from the same range,
+    and a fixed order would make them collide on the first port. A collision can still happen
+    (check-then-bind), which is why the waits below check who actually owns the port.
+    """
+    ports = list(range(lo, hi + 1))
+    random.shuffle(ports)
+    for port in ports:
         if port in _taken:
             continue
         with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -37,6 +44,32 @@ def free_port(lo: int = PORT_RANGE[0], hi: int = PORT_RANGE[1]) -> int:
         _taken.add(port)
         return port
     raise RuntimeError(f"no free port in {lo}-{hi}")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def owns_port(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the listening socket of loopback ``port``.
+
+    (`nice` execs its command, so the Popen pid is the server process itself.)
+    """
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    try:
+        return bool(wanted) and any(os.readlink(fd) in wanted for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # the process is gone or an fd closed while we looked
+        return False
 
 
 def python_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -106,27 +139,38 @@ class Gateway:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @staticmethod
+    def _process(port: int, env: dict[str, str]) -> Process:
+        args = [sys.executable, "-m", "uvicorn", "emotion_api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+        return Process(f"gateway:{port}", [*args, "--log-level", "warning"], env)
+
     @classmethod
     def launch(cls, settings: Mapping[str, str] | None = None, *, port: int | None = None) -> Gateway:
         port = port or free_port()
         env = python_env({"LOG_LEVEL": "warning", "MODEL_BASE_PATH": str(MODEL_DIR), **(settings or {})})
-        args = [sys.executable, "-m", "uvicorn", "emotion_api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-        args += ["--log-level", "warning"]
-        gateway = cls(port, env, Process(f"gateway:{port}", args, env))
+        gateway = cls(port, env, cls._process(port, env))
         gateway.process.start()
         return gateway
 
     def wait(self, path: str = "/readyz", timeout_s: float = 180.0) -> Gateway:
-        """Block until ``path`` answers 200 (readiness by default)."""
+        """Block until ``path`` answers 200 (readiness by default) from our own process.
+
+        If another session took the port first, the child dies on bind: relaunch on a new port.
+        """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.process.alive():
+                if "address already in use" in self.process.log_tail().lower():
+                    self.port = free_port()
+                    self.process = self._process(self.port, self.env).start()
+                    continue
                 raise self.process.fail("exited before it was ready")
             try:
-                if httpx.get(self.url + path, timeout=2.0).status_code == 200:
-                    return self
+                ok = httpx.get(self.url + path, timeout=2.0).status_code == 200
             except httpx.HTTPError:
-                pass
+                ok = False
+            if ok and owns_port(self.process.popen.pid, self.port):
+                return self
             time.sleep(0.25)
         raise self.process.fail(f"{path} not 200 within {timeout_s:.0f}s")
 
@@ -148,12 +192,13 @@ def wait_grpc_ready(process: Process, port: int, timeout_s: float = 180.0) -> No
     while time.monotonic() < deadline:
         if not process.alive():
             raise process.fail("exited before it was ready")
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            try:
-                grpc.channel_ready_future(channel).result(timeout=1.0)
-                return
-            except grpc.FutureTimeoutError:
-                pass
+        if owns_port(process.popen.pid, port):
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                try:
+                    grpc.channel_ready_future(channel).result(timeout=1.0)
+                    return
+                except grpc.FutureTimeoutError:
+                    pass
         time.sleep(0.25)
     raise process.fail(f"gRPC port {port} not ready within {timeout_s:.0f}s")
 
@@ -163,9 +208,8 @@ def wait_port(process: Process, port: int, timeout_s: float = 30.0) -> None:
     while time.monotonic() < deadline:
         if not process.alive():
             raise process.fail("exited before it listened")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if owns_port(process.popen.pid, port):
+            return
         time.sleep(0.1)
     raise process.fail(f"port {port} not listening within {timeout_s:.0f}s")
 

@@ -53,6 +53,7 @@ class LocalAnalyzer:
         deadline = time.monotonic() + self._ready_timeout_s
         while not await self._runtime.backend.ready():
             if time.monotonic() > deadline:
+                await self._runtime.stop()
                 raise AnalysisError("backend_unavailable", f"the model did not load within {self._ready_timeout_s:g}s")
             await asyncio.sleep(0.1)
         return self

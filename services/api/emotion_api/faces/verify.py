@@ -1,6 +1,6 @@
 """Second opinion on face candidates from MTCNN's ONet, run only on small crops.
 
-A Haar cascade with few required neighbours finds nearly every face but also textures and
+A Haar cascade asked for fewer overlapping hits finds more faces, and much more texture and
 text; ONet (48x48 input, shipped in the `mtcnn` wheel) rejects those for a few milliseconds,
 and its box regression tightens the survivors. Candidates are in FER framing, ONet wants the
 squarer, tighter MTCNN framing, so each side is converted on the way in and out.
@@ -18,6 +18,8 @@ ONET_SIZE = 48
 
 
 class ONetVerifier:
+    """Keeps candidates ONet scores at least ``threshold``; shares the process-wide MTCNN networks."""
+
     def __init__(self, *, threshold: float, to_mtcnn: Framing, to_fer: Framing, refine: bool = True) -> None:
         from .mtcnn_detector import shared_mtcnn
 
