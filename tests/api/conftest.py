@@ -79,12 +79,18 @@ def _launched(gateway_launch, tmp_path_factory) -> Iterator[Launched]:
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         }
     )
-    dead = Gateway.launch({"SERVING_ADDRESS": f"127.0.0.1:{free_port()}", "SERVING_TIMEOUT_S": "1"})
+    # Haar keeps this gateway free of TensorFlow: nothing it serves needs the model.
+    dead = Gateway.launch(
+        {"SERVING_ADDRESS": f"127.0.0.1:{free_port()}", "SERVING_TIMEOUT_S": "1", "DETECTOR": "haar"}
+    )
     launched = Launched(guarded, serving, dead, fake, fake_port, redis, redis_port)
     try:
         yield launched
     finally:
-        for process in (guarded, serving, dead, fake, redis):
+        everything = (guarded, serving, dead, fake, redis)
+        for process in everything:
+            process.terminate()
+        for process in everything:
             process.stop()
 
 

@@ -102,3 +102,12 @@ def test_detects_in_a_scene_read_back_from_jpeg(detectors, tmp_path):
     image = cv2.imread(str(write_scene(scene, tmp_path / "scene.jpg")), cv2.IMREAD_GRAYSCALE)
     found = detectors["default"].detect(image)
     assert matches(found, scene.boxes, 0.5), (found, scene.boxes)
+
+
+def test_large_upload_is_searched_at_its_own_scale(detectors):
+    """A 3x upscaled scene (1920x1440) still gives every face, scaled, like the 640x480 one."""
+    scene = make_scene(33, n_faces=2)
+    big = cv2.resize(scene.image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    truth = [Box(b.x * 3, b.y * 3, b.width * 3, b.height * 3) for b in scene.boxes]
+    found = detectors["default"].detect(big)
+    assert len(matches(found, truth, 0.5)) == len(truth), (found, truth)

@@ -126,14 +126,19 @@ def _place(rng: np.random.Generator, sizes: list[int], height: int, width: int) 
         for _ in range(50):
             x, y = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))
             candidate = Box(x, y, size, size)
-            gap = 0.15 * size
-            if all(
-                x + size + gap <= b.x or b.x + b.width + gap <= x or y + size + gap <= b.y or b.y + b.height + gap <= y
-                for b in boxes
-            ):
+            if all(_apart(candidate, b, gap=0.15 * size) for b in boxes):
                 boxes.append(candidate)
                 break
     return boxes
+
+
+def _apart(a: Box, b: Box, gap: float) -> bool:
+    return (
+        a.x + a.width + gap <= b.x
+        or b.x + b.width + gap <= a.x
+        or a.y + a.height + gap <= b.y
+        or b.y + b.height + gap <= a.y
+    )
 
 
 def _paste(image: np.ndarray, face: np.ndarray, box: Box) -> None:

@@ -81,17 +81,25 @@ class ServingBackend(Backend):
         self._versions: tuple[int, ...] = ()
 
     async def start(self) -> None:
-        self._pb = pb = await asyncio.to_thread(_import_protos)
+        import grpc
+
         options = [
             ("grpc.max_send_message_length", self.max_message_bytes),
             ("grpc.max_receive_message_length", self.max_message_bytes),
+            # Reconnect within seconds when Serving restarts, not after gRPC's 2-minute backoff.
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 5000),
         ]
-        self._channel = pb["grpc"].aio.insecure_channel(self.address, options=options)
+        self._channel = grpc.aio.insecure_channel(self.address, options=options)
+        # The protos import all of TensorFlow (seconds of CPU): only pay once Serving answers.
+        await self._channel.channel_ready()
+        pb = await asyncio.to_thread(_import_protos)
         self._predict_stub = pb["prediction_service_pb2_grpc"].PredictionServiceStub(self._channel)
         self._model_stub = pb["model_service_pb2_grpc"].ModelServiceStub(self._channel)
+        self._pb = pb
         try:
             await self._load_metadata()
-        except ApiError as exc:  # Serving may come up after us; readiness says so meanwhile
+        except ApiError as exc:
             log.warning("TF Serving at %s not answering yet: %s", self.address, exc.message)
 
     async def close(self) -> None:
@@ -129,7 +137,7 @@ class ServingBackend(Backend):
 
     async def _call(self, method: Any, request: Any, what: str) -> Any:
         if self._pb is None:
-            raise BackendUnavailable("the serving backend is still starting")
+            raise BackendUnavailable(f"TF Serving at {self.address} is not reachable yet")
         grpc = self._pb["grpc"]
         try:
             return await method(request, timeout=self.timeout_s)
@@ -183,7 +191,7 @@ class ServingBackend(Backend):
     async def predict(self, pixels: np.ndarray, target: Target) -> Prediction:
         pb = self._pb
         if pb is None:
-            raise BackendUnavailable("the serving backend is still starting")
+            raise BackendUnavailable(f"TF Serving at {self.address} is not reachable yet")
         request = pb["predict_pb2"].PredictRequest(model_spec=self._spec(target), output_filter=[OUTPUT_KEY])
         request.inputs[INPUT_KEY].CopyFrom(self._tensor(np.ascontiguousarray(pixels, np.uint8), pb["types_pb2"].DT_UINT8))
         response = await self._call(self._predict_stub.Predict, request, "Predict")
@@ -201,6 +209,8 @@ class ServingBackend(Backend):
         return self._versions[-1] if self._versions else None
 
     async def describe(self) -> ModelDescription:
+        if self._pb is None:
+            raise BackendUnavailable(f"TF Serving at {self.address} is not reachable yet")
         if self._label_names is None or self._input_shape is None:
             await self._load_metadata()
         versions = await self._available_versions()

@@ -45,7 +45,6 @@ class HaarDetector:
         min_neighbors: int = 5,
         min_size: int = 40,
         downscale: float = 1.0,
-        equalize: bool = False,
         name: str = "haar",
     ) -> None:
         self.name = name
@@ -54,7 +53,6 @@ class HaarDetector:
         self._min_neighbors = min_neighbors
         self._min_size = min_size
         self._downscale = downscale
-        self._equalize = equalize
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         return largest_first(nms(self.candidates(gray)))
@@ -64,8 +62,6 @@ class HaarDetector:
         gray = check_gray(gray)
         f = self._downscale
         small = gray if f == 1.0 else cv2.resize(gray, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
-        if self._equalize:  # evens out dim or washed-out faces, but also lifts background texture
-            small = cv2.equalizeHist(small)
         min_side = max(20, round(self._min_size / f))
         width = small.shape[1]
         boxes: list[Box] = []
