@@ -20,7 +20,6 @@ import argparse
 import logging
 import signal
 import threading
-import time
 from concurrent import futures
 from pathlib import Path
 

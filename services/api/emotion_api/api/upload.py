@@ -74,16 +74,21 @@ async def _from_json(request: Request, max_bytes: int) -> bytes:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get(FIELD), str):
         raise InvalidRequest(f'the JSON body must be an object like {{"{FIELD}": "<base64>"}}')
-    encoded = payload[FIELD].strip()
-    if encoded.startswith("data:") and "," in encoded:  # accept data: URLs as browsers make them
-        encoded = encoded.split(",", 1)[1]
-    try:
-        data = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidImage("the image is not valid base64") from exc
+    data = decode_base64_image(payload[FIELD])
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
     return data
+
+
+def decode_base64_image(encoded: str) -> bytes:
+    """Base64 image bytes, from plain base64 or a data: URL (as browsers make them)."""
+    encoded = encoded.strip()
+    if encoded.startswith("data:") and "," in encoded:
+        encoded = encoded.split(",", 1)[1]
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidImage("the image is not valid base64") from exc
 
 
 async def read_image_bytes(request: Request, max_bytes: int) -> bytes:

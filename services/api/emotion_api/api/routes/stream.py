@@ -20,8 +20,6 @@ Protocol (one connection = one camera; faces are tracked for the life of the con
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import logging
 import time
@@ -32,11 +30,12 @@ from starlette.concurrency import run_in_threadpool
 
 from ... import metrics
 from ...auth import authenticate, presented_key
-from ...errors import ApiError, InvalidImage, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
+from ...errors import ApiError, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
 from ...image_decode import decode_image
 from ...runtime import Runtime
 from ...tracking import FaceTracker, track_faces
 from ..schemas import EmotionsResponse
+from ..upload import decode_base64_image
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +82,7 @@ def _frame_bytes(message: dict[str, Any], max_bytes: int) -> bytes | None:
             if payload.keys() <= _CONTROL_KEYS:
                 return None
             raise InvalidRequest('a text message must be a JSON object like {"image": "<base64>"}')
-        encoded = str(payload["image"]).strip()
-        if encoded.startswith("data:") and "," in encoded:
-            encoded = encoded.split(",", 1)[1]
-        try:
-            data = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidImage("the image is not valid base64") from exc
+        data = decode_base64_image(str(payload["image"]))
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the frame is larger than the limit of {max_bytes} bytes")
     return data
