@@ -33,7 +33,16 @@ test: install system-deps
 train: install
 	$(PY) -m fer_trainer train --data $(DATA) --run-dir $(RUN_DIR) --export $(if $(RESUME),--resume,)
 
-bench: install
+FER_VENV := build/fer-venv
+
+# `fer` (the library a user would pick instead) is compared in its own venv: its pins
+# (numpy<2, torch) conflict with the gateway's.
+$(FER_VENV)/.installed: requirements/fer-bench.txt
+	$(PYTHON) -m venv $(FER_VENV)
+	$(FER_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements/fer-bench.txt
+	touch $@
+
+bench: install $(FER_VENV)/.installed
 	$(PY) bench/gateway_bench.py
 
 bench-train: install

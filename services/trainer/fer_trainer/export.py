@@ -128,6 +128,12 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
             card["val"] = {k: metrics[k]["accuracy"] for k in ("plain", "flip_tta")}
             card["val_macro_f1"] = metrics["plain"]["macro_f1"]
             card_path.write_text(json.dumps(card, indent=2))
+        if run_dir is not None:
+            # Provenance: the recipe, timings and per-epoch history travel with the version.
+            for name in ("run.json", "history.csv"):
+                if (run_dir / name).exists():
+                    (staging / sig.REPORT_DIR).mkdir(exist_ok=True)
+                    shutil.copy(run_dir / name, staging / sig.REPORT_DIR / name)
 
     target = export(model, base, faces, _before_publish=add_report)
     print(f"exported version {target.name} to {target}", flush=True)
