@@ -41,3 +41,52 @@ async def test_concurrent_requests_get_their_own_answers(gateway):
     batched_crops = metric_value(after, "emotion_batch_size_sum") - metric_value(before, "emotion_batch_size_sum")
     assert batched_crops == crops, "every crop goes through exactly one backend call"
     assert calls < len(payloads), f"{len(payloads)} concurrent requests took {calls:.0f} backend calls"
+
+
+async def test_batcher_waits_longer_only_for_callers_still_detecting(tmp_path):
+    """A crop that arrives while another request is detecting waits for it (one backend call);
+    with nobody detecting, a lone crop leaves after the short max_wait."""
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from emotion_api.backends.embedded import EmbeddedBackend
+    from emotion_api.batcher import Batcher
+    from emotion_api.rollout_state import RolloutWatcher, Target
+
+    models = Path(__file__).resolve().parents[2] / "models" / "emotion"
+    backend = EmbeddedBackend(models, model_name="emotion", rollout=RolloutWatcher(tmp_path / "rollout.json"),
+                              poll_s=3600)
+    await backend.start()
+    batcher = Batcher(backend, max_batch_size=32, max_wait_ms=5, queue_size=64, max_wait_detecting_ms=2000)
+    batcher.start()
+    faces = np.stack([face for _, face in val_faces(per_class=1)])[..., None]
+    try:
+        await batcher.predict(faces[:1], Target())  # load the model outside the timings
+        before = scrape_batches()
+
+        started = time.monotonic()
+        await batcher.predict(faces[:1], Target())
+        assert time.monotonic() - started < 1.0, "a lone crop must not wait for the detecting window"
+
+        async def slow_detector_then_predict():
+            with batcher.detecting():
+                await asyncio.sleep(0.3)  # stands in for face detection in progress
+            return await batcher.predict(faces[1:3], Target())
+
+        first, second = await asyncio.gather(batcher.predict(faces[:1], Target()), slow_detector_then_predict())
+        assert first.probabilities.shape == (1, 7) and second.probabilities.shape == (2, 7)
+        after = scrape_batches()
+        assert after[0] - before[0] == 2, "one call for the lone crop, one for the two callers together"
+        assert after[1] - before[1] == 4
+    finally:
+        await batcher.close()
+        await backend.close()
+
+
+def scrape_batches() -> tuple[float, float]:
+    from prometheus_client import REGISTRY
+
+    return (REGISTRY.get_sample_value("emotion_batch_size_count") or 0.0,
+            REGISTRY.get_sample_value("emotion_batch_size_sum") or 0.0)

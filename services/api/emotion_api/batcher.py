@@ -1,8 +1,9 @@
 """One asyncio micro-batcher between all callers and the backend.
 
 Crops from concurrent requests wait in one bounded queue; a worker takes up to `max_batch_size`
-of them (waiting at most `max_wait_ms` after the first for more), makes ONE backend call per
-batch and target version, and hands every caller its own rows back. A full queue refuses work
+of them (waiting at most `max_wait_ms` after the first for more, or `max_wait_detecting_ms`
+while other requests are still finding faces and will bring crops soon), makes ONE backend call
+per batch and target version, and hands every caller its own rows back. A full queue refuses work
 at once (Overloaded) instead of letting latency grow without bound; callers that gave up
 (deadline, disconnect) are dropped before their crops reach the model.
 """
@@ -10,9 +11,11 @@ at once (Overloaded) instead of letting latency grow without bound; callers that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,10 +41,13 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, backend: Backend, *, max_batch_size: int, max_wait_ms: float, queue_size: int) -> None:
+    def __init__(self, backend: Backend, *, max_batch_size: int, max_wait_ms: float, queue_size: int,
+                 max_wait_detecting_ms: float | None = None) -> None:
         self.backend = backend
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000.0
+        self.max_wait_detecting_s = max(max_wait_ms, max_wait_detecting_ms or 0.0) / 1000.0
+        self._detecting = 0  # callers between request start and their crops reaching the queue
         self.queue_size = queue_size
         self._queue: deque[_Item] = deque()
         self._queued_crops = 0
@@ -67,6 +73,21 @@ class Batcher:
     @property
     def depth(self) -> int:
         return self._queued_crops
+
+    @contextlib.contextmanager
+    def detecting(self) -> Iterator[None]:
+        """Marks a caller that is finding faces and will probably bring crops soon.
+
+        Face detection, not the model, is the slow stage, so under load crops trickle in one
+        request at a time; waiting a little longer for callers known to be on their way fills
+        batches, while a lone request (nobody detecting) pays only the short max_wait.
+        """
+        self._detecting += 1
+        try:
+            yield
+        finally:
+            self._detecting -= 1
+            self._wakeup.set()  # a gatherer waiting for this caller re-checks at once
 
     async def predict(self, pixels: np.ndarray, target: Target) -> Prediction:
         """Probabilities for ``pixels`` (one caller's crops), batched with everyone else's."""
@@ -131,7 +152,6 @@ class Batcher:
             metrics.QUEUE_DEPTH.set(self._queued_crops)
             return []
         batch, size = [first], first.size
-        deadline = first.enqueued_at + self.max_wait_s
         while size < self.max_batch_size:
             if self._queue:
                 if size + self._queue[0].size > self.max_batch_size:
@@ -141,7 +161,8 @@ class Batcher:
                     batch.append(item)
                     size += item.size
                 continue
-            remaining = deadline - time.monotonic()
+            wait = self.max_wait_detecting_s if self._detecting else self.max_wait_s
+            remaining = first.enqueued_at + wait - time.monotonic()
             if remaining <= 0:
                 break
             self._wakeup.clear()

@@ -140,7 +140,8 @@ class Pipeline:
         size = input_shape[0]
         if detect:
             loop = asyncio.get_running_loop()
-            boxes, crops = await loop.run_in_executor(self._detect_pool, self._detect_and_crop, image, size)
+            with self.batcher.detecting():
+                boxes, crops = await loop.run_in_executor(self._detect_pool, self._detect_and_crop, image, size)
         else:
             boxes, crops = self._whole_image(image, size)
         metrics.FACES_PER_IMAGE.observe(len(boxes))

@@ -30,6 +30,7 @@ class Runtime:
             self.backend,
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
+            max_wait_detecting_ms=settings.max_wait_detecting_ms,
             queue_size=settings.queue_size,
         )
         self.pipeline = Pipeline(

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     # Micro-batching and deadlines
     max_batch_size: int = Field(32, ge=1, le=1024)
     max_wait_ms: float = Field(5.0, ge=0, le=1000)
+    max_wait_detecting_ms: float = Field(25.0, ge=0, le=1000)  # while other requests are still detecting
     queue_size: int = Field(256, ge=1, le=100_000)
     request_timeout_s: float = Field(10.0, gt=0, le=300)
 
