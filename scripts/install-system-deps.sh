@@ -10,6 +10,7 @@ declare -A need=(
   [chromedriver]=chromium-driver
   [docker-compose]=docker-compose
   [ffprobe]=ffmpeg
+  [kubectl]=kubernetes-client  # the image may already carry a newer kubectl; either has kustomize
 )
 missing=()
 for cmd in "${!need[@]}"; do
