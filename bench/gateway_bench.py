@@ -30,6 +30,9 @@ from tests.utils.images import encode  # noqa: E402
 from tests.utils.scenes import make_scenes  # noqa: E402
 from tests.utils.servers import Gateway  # noqa: E402
 
+from bench.detection_bench import match  # noqa: E402
+from emotion_api.faces import Box  # noqa: E402
+
 FER_VENV = REPO / "build" / "fer-venv"
 FER_SCRIPT = r"""
 import json, sys, time
@@ -43,13 +46,29 @@ paths = json.loads(sys.argv[1])
 images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
 detector = FER(mtcnn=False)
 detector.detect_emotions(images[0])  # warm-up
-latencies, faces = [], 0
-for image in images * 2:
+latencies, faces, found = [], 0, []
+for k, image in enumerate(images * 2):
     started = time.perf_counter()
-    faces += len(detector.detect_emotions(image))
+    result = detector.detect_emotions(image)
     latencies.append(time.perf_counter() - started)
-print(json.dumps({"latencies": latencies, "faces": faces}))
+    faces += len(result)
+    if k < len(images):
+        found.append([{"box": [int(v) for v in r["box"]], "emotion": max(r["emotions"], key=r["emotions"].get)}
+                      for r in result])
+print(json.dumps({"latencies": latencies, "faces": faces, "found": found}))
 """
+
+
+def quality(scenes, found: list[list[tuple[Box, str]]]) -> str:
+    """Detection recall (IoU >= 0.3) and emotion accuracy against the scenes' ground truth."""
+    truth = matched = correct = 0
+    for scene, detections in zip(scenes, found, strict=True):
+        truth += len(scene.boxes)
+        for i, j, _ in match([box for box, _ in detections], scene.boxes, 0.3):
+            matched += 1
+            correct += detections[i][1] == scene.labels[j]
+    return (f"recall {matched / truth:.3f}   emotion accuracy on found faces {correct / max(matched, 1):.3f}   "
+            f"end-to-end accuracy {correct / truth:.3f} ({truth} faces)")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -96,19 +115,23 @@ async def run_level(url: str, payloads: list[bytes], concurrency: int, seconds: 
     return {"requests": ok, "errors": errors, "rps": ok / elapsed, "faces": faces, "latencies": latencies}
 
 
-def bench_gateway(payloads: list[bytes], seconds: float, latency_requests: int) -> None:
+def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_requests: int) -> None:
     gateway = Gateway.launch({"LOG_LEVEL": "warning"})
     try:
         gateway.wait()
         url = gateway.url
         asyncio.run(run_level(url, payloads, 4, 2.0))  # warm-up: traces, detector threads
-        sequential = []
+        sequential, found = [], []
         with httpx.Client(base_url=url, timeout=60) as client:  # one keep-alive connection, like run_level
-            for i in range(latency_requests):
+            for i in range(max(latency_requests, len(payloads))):
                 started = time.perf_counter()
                 files = {"image": ("s.jpg", payloads[i % len(payloads)], "image/jpeg")}
-                client.post("/v1/emotions", files=files).raise_for_status()
+                response = client.post("/v1/emotions", files=files)
+                response.raise_for_status()
                 sequential.append(time.perf_counter() - started)
+                if i < len(payloads):
+                    found.append([(Box(**face["box"]), face["emotion"]) for face in response.json()["faces"]])
+        print(f"gateway quality: {quality(scenes, found)}")
         print(f"latency @ concurrency 1 ({latency_requests} requests): "
               f"p50 {percentile(sequential, 50) * 1000:.1f} ms   p99 {percentile(sequential, 99) * 1000:.1f} ms")
         for concurrency in (1, 8, 32):
@@ -129,7 +152,8 @@ def bench_gateway(payloads: list[bytes], seconds: float, latency_requests: int) 
         gateway.stop()
 
 
-def bench_fer(images: list, workdir: Path) -> None:
+def bench_fer(scenes, workdir: Path) -> None:
+    images = [s.image for s in scenes]
     python = FER_VENV / "bin" / "python"
     if not python.exists() or subprocess.run([str(python), "-c", "import fer.fer"], capture_output=True).returncode:
         print(f"fer: NOT AVAILABLE - it is not installed in {FER_VENV} (pip install fer==25.10.3 there); "
@@ -151,6 +175,8 @@ def bench_fer(images: list, workdir: Path) -> None:
     print(f"fer 25.10.3 detect_emotions (Haar, in-process, sequential, {len(latencies)} images): "
           f"p50 {percentile(latencies, 50) * 1000:.1f} ms   p99 {percentile(latencies, 99) * 1000:.1f} ms   "
           f"{len(latencies) / sum(latencies):.1f} images/s   {data['faces'] / len(latencies):.2f} faces/image")
+    found = [[(Box(*face["box"]), face["emotion"]) for face in image] for image in data["found"]]
+    print(f"fer quality: {quality(scenes, found)}")
 
 
 def main() -> None:
@@ -162,9 +188,9 @@ def main() -> None:
     scenes = make_scenes(args.scenes, seed=1000)
     payloads = [encode(s.image, "JPEG", quality=90) for s in scenes]
     print(f"{len(scenes)} scenes 640x480, {sum(len(s.boxes) for s in scenes) / len(scenes):.2f} faces/scene (truth)")
-    bench_gateway(payloads, args.seconds, args.latency_requests)
+    bench_gateway(scenes, payloads, args.seconds, args.latency_requests)
     with tempfile.TemporaryDirectory() as tmp:
-        bench_fer([s.image for s in scenes], Path(tmp))
+        bench_fer(scenes, Path(tmp))
 
 
 if __name__ == "__main__":
