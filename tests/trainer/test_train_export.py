@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -139,13 +141,21 @@ def test_evaluate_writes_the_report_folder(trained_model, real_faces, slice_dir,
     assert metrics["tflite"]["top1_agreement"] == 1.0
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    # The child does not inherit pytest.ini's pythonpath; it is found the way `make` finds it.
+    trainer = Path(__file__).resolve().parents[2] / "services" / "trainer"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(trainer), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "fer_trainer", *args], capture_output=True, text=True, env=env)
+
+
 def test_cli_help_documents_the_subcommands():
-    out = subprocess.run([sys.executable, "-m", "fer_trainer", "--help"], capture_output=True, text=True, check=True).stdout
+    result = _cli("--help")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
     for command in ("train", "evaluate", "export"):
         assert command in out
 
 
 def test_cli_reports_bad_dataset_as_an_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "fer_trainer", "train", "--data", str(tmp_path / "missing"),
-                             "--run-dir", str(tmp_path / "run")], capture_output=True, text=True)
+    result = _cli("train", "--data", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2 and "dataset not found" in result.stderr

@@ -95,9 +95,6 @@ class FaceTracker:
         self._tracks = [t for t in self._tracks if t.misses <= self.max_misses]
         return out
 
-    def reset(self) -> None:
-        self._tracks.clear()
-
     def _match(self, boxes: Sequence[Box]) -> dict[int, int]:
         """Greedy assignment detection -> track index, best overlap first, each used once."""
         pairs = [

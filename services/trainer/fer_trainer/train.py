@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -195,7 +194,3 @@ def steps_lower_loss(train: Split, recipe: Recipe, steps: int) -> tuple[float, f
     y = keras.utils.to_categorical(train.labels, NUM_CLASSES)
     losses = model.fit(x, y, batch_size=len(x), epochs=steps, verbose=0, shuffle=False).history["loss"]
     return float(losses[0]), float(losses[-1])
-
-
-def epochs_for_budget(seconds_per_epoch: float, budget_s: float) -> int:
-    return max(1, math.floor(budget_s / seconds_per_epoch))

@@ -8,7 +8,6 @@ from fastapi import Depends, Request, Response
 
 from .. import metrics
 from ..auth import authenticate
-from ..core.config import Settings
 from ..errors import RateLimited
 from ..runtime import Runtime
 
@@ -18,13 +17,6 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def get_app_settings(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 async def require_access(request: Request, response: Response, runtime: RuntimeDep) -> str:
@@ -47,6 +39,3 @@ async def require_access(request: Request, response: Response, runtime: RuntimeD
                 )
             response.headers.update(decision.headers())
     return identity
-
-
-AccessDep = Annotated[str, Depends(require_access)]

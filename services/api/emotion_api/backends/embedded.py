@@ -80,7 +80,6 @@ class EmbeddedBackend(Backend):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tf-embedded")
         self._load_lock = asyncio.Lock()
         self._poll_task: asyncio.Task | None = None
-        self.last_error: str | None = None
 
     async def start(self) -> None:
         await self.refresh()
@@ -127,7 +126,7 @@ class EmbeddedBackend(Backend):
             try:
                 model = await loop.run_in_executor(self._executor, _load_version, path, version)
             except Exception as exc:
-                self.last_error = f"version {version}: {exc}"
+                log.exception("loading %s version %d failed", self.model_name, version)
                 raise BackendUnavailable(f"could not load version {version}") from exc
             self._models[version] = model
             log.info("version %d ready", version)
