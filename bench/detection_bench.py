@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     os.environ["FER2013_DIR"] = str(args.data)
+    import cv2
+
+    cv2.setNumThreads(1)  # as the gateway runs detectors: one image per thread, no inner threads
     chosen = args.detectors.split(",") if args.detectors else []
     scenes = make_scenes(args.scenes, seed=args.seed)
     if args.calibrate:

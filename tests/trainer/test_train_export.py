@@ -14,7 +14,7 @@ from fer_trainer import signature as sig
 from fer_trainer.data import load_split
 from fer_trainer.evaluate import evaluate_to_folder, tflite_predictor
 from fer_trainer.labels import EMOTIONS
-from fer_trainer.train import Recipe, compile_model, fit, steps_lower_loss
+from fer_trainer.train import Recipe, build_model, compile_model, fit, steps_lower_loss
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,17 @@ def test_interrupted_fit_resumes_where_it_stopped(slice_dir, tmp_path):
     assert state["epochs_done"] == 2 and len(state["images_per_s"]) == 2
     with pytest.raises(FileExistsError, match="finished"):
         fit(train, val, tmp_path / "run", recipe, resume=True)
+
+
+def test_warm_start_begins_from_the_given_model(trained_model, real_faces, tmp_path):
+    trained_model.save(tmp_path / "earlier.keras")
+    x = real_faces[..., None].astype("float32")
+    warm = build_model(Recipe(init_from=str(tmp_path / "earlier.keras")), steps_per_epoch=4)
+    np.testing.assert_allclose(warm(x, training=False), trained_model(x, training=False), atol=1e-5)
+    cold = build_model(Recipe(), steps_per_epoch=4)
+    assert not np.allclose(cold(x, training=False), trained_model(x, training=False), atol=1e-3)
+    with pytest.raises(ValueError):  # weights of another architecture do not fit
+        build_model(Recipe(arch="seed-cnn", init_from=str(tmp_path / "earlier.keras")), steps_per_epoch=4)
 
 
 def test_saved_model_matches_keras_model(trained_model, real_faces, tmp_path):

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from . import metrics
@@ -80,6 +81,10 @@ class Pipeline:
         self._input_shape: tuple[int, ...] | None = None
         self._local = threading.local()
         self._detect_pool = ThreadPoolExecutor(max_workers=detect_threads, thread_name_prefix="detect")
+        # Requests are already detected in parallel, one per pool thread; OpenCV's own worker
+        # threads on top only contend for the same cores (MTCNN on OpenCV DNN: 26 ms of CPU per
+        # 640x480 image with them, 20 ms without).
+        cv2.setNumThreads(1)
 
     def close(self) -> None:
         self._detect_pool.shutdown(wait=False, cancel_futures=True)

@@ -40,6 +40,7 @@ class Runtime:
             detector_name=settings.detector,
             model_name=settings.model_name,
             request_timeout_s=settings.request_timeout_s,
+            detect_threads=settings.detect_threads,
         )
         self.rate_limiter: RateLimiter | None = make_rate_limiter(settings)
         self._tasks: list[asyncio.Task] = []

@@ -23,7 +23,7 @@ def _add_recipe_args(parser: argparse.ArgumentParser) -> None:
         if isinstance(value, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
         else:
-            parser.add_argument(flag, type=type(value), default=value, help=f"(default: {value})")
+            parser.add_argument(flag, type=type(value), default=value, help=f"(default: {value!r})")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ variable), so a typo in a deployment fails at boot instead of at the first reque
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     max_image_pixels: int = Field(40_000_000, ge=48 * 48, le=1_000_000_000)
     detector: str = Field("default", min_length=1)
+    # Detection is the CPU-heavy step; one thread per core keeps every core busy under load.
+    detect_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
 
     # Access control
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()

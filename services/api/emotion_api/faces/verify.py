@@ -18,12 +18,12 @@ ONET_SIZE = 48
 
 
 class ONetVerifier:
-    """Keeps candidates ONet scores at least ``threshold``; shares the process-wide MTCNN networks."""
+    """Keeps candidates ONet scores at least ``threshold``."""
 
     def __init__(self, *, threshold: float, to_mtcnn: Framing, to_fer: Framing, refine: bool = True) -> None:
-        from .mtcnn_detector import shared_mtcnn
+        from .mtcnn_nets import onet
 
-        self._run = shared_mtcnn().get_stage(stage_id=3).model  # the compiled ONet
+        self._run = onet()  # its own network: the verifier, like its detector, lives in one thread
         self._threshold = threshold
         self._to_mtcnn = to_mtcnn
         self._to_fer = to_fer
@@ -35,7 +35,7 @@ class ONetVerifier:
             return []
         proposals = [self._to_mtcnn.apply(b) for b in candidates]
         patches = np.stack([_patch(gray, b) for b in proposals])
-        offsets, _, scores = (t.numpy() for t in self._run(patches))
+        offsets, _, scores = self._run(patches)
         kept = []
         for box, offset, score in zip(proposals, offsets, scores[:, 1]):
             if score < self._threshold:
@@ -52,7 +52,7 @@ class ONetVerifier:
 
 
 def _patch(gray: np.ndarray, box: Box) -> np.ndarray:
-    """The box as ONet input: 48x48, 3 channels, scaled to [-1, 1] as MTCNN was trained."""
+    """The box as ONet input: 48x48 grey, scaled to [-1, 1] as MTCNN was trained."""
     h, w = gray.shape
     x0, y0 = box.x, box.y
     x1, y1 = x0 + box.width, y0 + box.height
@@ -65,5 +65,4 @@ def _patch(gray: np.ndarray, box: Box) -> np.ndarray:
             region, max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w), cv2.BORDER_CONSTANT, value=128
         )
     patch = cv2.resize(region, (ONET_SIZE, ONET_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
-    patch = (patch - 127.5) / 128.0
-    return np.repeat(patch[:, :, None], 3, axis=2)
+    return (patch - 127.5) / 128.0

@@ -1,0 +1,112 @@
+"""MTCNN's P/R/O-Net cascade, the way mtcnn 1.0.0 runs it, on OpenCV instead of TensorFlow.
+
+The networks are ``mtcnn_nets`` (OpenCV DNN, grey input). mtcnn's box arithmetic and NMS are
+reused as they are; its image work, which it does with eager TensorFlow calls, is done here with
+``cv2.resize`` and ``cv2.warpAffine``, reproducing the TensorFlow ops' sampling (area resize to
+truncated sizes; bilinear crop-and-resize with corners at ``(size - 1) * coordinate / size`` and
+zero fill), so boxes match the library's to a pixel or two (``tests/faces``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from mtcnn.utils import bboxes as mb
+from mtcnn.utils.images import build_scale_pyramid
+
+from . import mtcnn_nets
+
+PNET_CELL = 12
+SCALE_FACTOR = 0.709  # mtcnn's pyramid step
+# mtcnn's own NMS settings per stage: (within a scale, across scales), RNet, ONet.
+NMS_PNET = (0.5, 0.7)
+NMS_RNET = 0.7
+NMS_ONET = 0.7
+
+
+class MTCNNCascade:
+    """``detect(gray, min_face, thresholds)`` -> ``[n, 5]`` rows of x1, y1, x2, y2, score."""
+
+    def __init__(self) -> None:
+        # Fresh networks per cascade: OpenCV DNN nets must not run in two threads at once.
+        self._pnet, self._rnet, self._onet = mtcnn_nets.pnet(), mtcnn_nets.rnet(), mtcnn_nets.onet()
+
+    def detect(self, gray: np.ndarray, min_face: int, thresholds: tuple[float, float, float]) -> np.ndarray:
+        # The networks were trained on RGB scaled to [-1, 1]; ``mtcnn_nets`` take one grey plane.
+        plane = (gray.astype(np.float32) - 127.5) / 128.0
+        h, w = plane.shape
+        t_p, t_r, t_o = thresholds
+        boxes = self._proposals(plane, min_face, t_p)
+        if len(boxes):
+            boxes = self._refine(self._rnet, plane, boxes, 24, t_r, NMS_RNET, "union", square=True)
+        if len(boxes):
+            boxes = self._refine(self._onet, plane, boxes, 48, t_o, NMS_ONET, "min", square=False)
+        if not len(boxes):
+            return np.empty((0, 5), np.float32)
+        # mtcnn's fit_to_image: corners clipped to the last pixel row/column.
+        out = boxes[:, 1:6].copy()
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w - 1)
+        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h - 1)
+        return out
+
+    def _proposals(self, plane: np.ndarray, min_face: int, threshold: float) -> np.ndarray:
+        h, w = plane.shape
+        found = []
+        for scale in build_scale_pyramid(w, h, min_face_size=min_face, scale_factor=SCALE_FACTOR):
+            size = (int(w * scale), int(h * scale))  # tf.image.resize truncates float sizes
+            if min(size) < PNET_CELL:
+                break
+            level = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+            offsets, scores = self._pnet(level[None])
+            boxes = _pnet_boxes(offsets[0], scores[0, :, :, 1], threshold)
+            if not len(boxes):
+                continue
+            boxes[:, 1:5] /= scale
+            found.append(mb.smart_nms_from_bboxes(boxes, threshold=NMS_PNET[0], method="union", initial_sort=False))
+        if not found:
+            return np.empty((0, 6))
+        boxes = mb.smart_nms_from_bboxes(np.concatenate(found), threshold=NMS_PNET[1], method="union",
+                                         initial_sort=True)
+        return mb.resize_to_square(boxes)
+
+    def _refine(self, net, plane, boxes, size, threshold, nms, method, *, square) -> np.ndarray:
+        outputs = net(np.stack([_crop_and_resize(plane, box, size) for box in boxes[:, 1:5]]))
+        offsets, scores = outputs[0], outputs[-1]  # ONet also returns landmarks, which we do not use
+        boxes = mb.replace_confidence(boxes[:, :6].copy(), scores)
+        boxes = mb.adjust_bboxes(boxes, offsets)
+        boxes = mb.pick_matches(boxes, scores_column=5, score_threshold=threshold)
+        boxes = mb.smart_nms_from_bboxes(boxes, threshold=nms, method=method, initial_sort=True)
+        return mb.resize_to_square(boxes) if square and len(boxes) else boxes
+
+
+def _pnet_boxes(offsets: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """mtcnn's generate_bounding_box for one image: each PNet cell above ``threshold`` is a window
+    from ``2 * cell + 1`` to ``2 * cell + 12`` (mtcnn's own off-by-one, kept so boxes match the
+    library's), moved by the regressed offsets in units of its 11 px side; best score first."""
+    ys, xs = np.nonzero(scores > threshold)
+    if not len(ys):
+        return np.empty((0, 6))
+    reg = offsets[ys, xs]
+    side = PNET_CELL - 1
+    x1, y1 = xs * 2.0 + 1, ys * 2.0 + 1
+    x2, y2 = xs * 2.0 + PNET_CELL, ys * 2.0 + PNET_CELL
+    boxes = np.stack([np.zeros_like(x1), x1 + reg[:, 0] * side, y1 + reg[:, 1] * side,
+                      x2 + reg[:, 2] * side, y2 + reg[:, 3] * side, scores[ys, xs]], axis=1)
+    return boxes[np.argsort(-boxes[:, 5], kind="stable")]
+
+
+def _crop_and_resize(plane: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """``tf.image.crop_and_resize`` of one box given in pixels, as mtcnn calls it: mtcnn divides
+    pixel corners by the image size, and TensorFlow maps them back with ``(size - 1)``, so the
+    sampled region is a little smaller than the box; outside the image is zero (mid-grey)."""
+    h, w = plane.shape
+    x1, y1, x2, y2 = box
+    sx, sy = (w - 1) / w, (h - 1) / h
+    ax, ay = x1 * sx, y1 * sy
+    step_x = (x2 - x1) * sx / (size - 1)
+    step_y = (y2 - y1) * sy / (size - 1)
+    # Output pixel (j, i) samples input (ax + j * step_x, ay + i * step_y).
+    matrix = np.array([[step_x, 0.0, ax], [0.0, step_y, ay]], np.float64)
+    patch = cv2.warpAffine(plane, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return patch
