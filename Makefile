@@ -10,7 +10,7 @@ DATA ?= ../shared/datasets/fer2013
 RUN_DIR ?= build/runs/default
 export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
 
-.PHONY: install system-deps run test train evaluate export bench bench-train bench-detect rollout-% clean
+.PHONY: install system-deps run test train evaluate export bench bench-train bench-detect bench-arch rollout-% clean
 
 # The venv is rebuilt whenever the lock file changes; pip fails loudly on any missing pin.
 $(VENV)/.installed: requirements/lock.txt
@@ -47,6 +47,9 @@ bench: install $(FER_VENV)/.installed
 
 bench-train: install
 	$(PY) bench/train_speed.py --data $(DATA)
+
+bench-arch: install
+	$(PY) bench/arch_compare.py --data $(DATA)
 
 bench-detect: install
 	$(PY) bench/detection_bench.py --data $(DATA)
