@@ -86,25 +86,43 @@ def test_video_in_process_writes_a_playable_annotated_video_and_a_row_per_frame(
     assert np.linalg.norm(np.median(before, axis=0) - np.array(COLORS[rows[0]["emotion"]])) > 60
 
 
-def most_ambiguous_face(gateway, candidates: int = 35) -> np.ndarray:
-    """The val face (among the first few of each class) with the smallest top-two score margin:
-    the kind of face whose per-frame label flickers, which smoothing is for."""
-    best, best_margin = None, 2.0
+def ambiguous_faces(gateway, candidates: int = 35, keep: int = 6) -> list[np.ndarray]:
+    """The ``keep`` val faces (among the first few of each class) with the smallest top-two score
+    margins: the kind of face whose per-frame label flickers, which smoothing is for."""
+    scored = []
     for paths in faces_by_label().values():
         for path in paths[: candidates // len(EMOTIONS) + 1]:
             data = path.read_bytes()
             scores = sorted(post_image(gateway.url, data, params={"detect": "false"}, filename="f.jpg",
                                        content_type="image/jpeg").json()["faces"][0]["scores"].values())
-            if scores[-1] - scores[-2] < best_margin:
-                best, best_margin = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), scores[-1] - scores[-2]
+            scored.append((scores[-1] - scores[-2], str(path)))
+    return [cv2.imread(path, cv2.IMREAD_GRAYSCALE) for _, path in sorted(scored)[:keep]]
+
+
+def flickering_clip(gateway) -> list[np.ndarray]:
+    """30 jittered frames of one unchanging face whose raw per-frame label changes most often.
+
+    Chosen by trying the most ambiguous faces through the gateway exactly as the clip will be
+    seen (detected in the noisy frame, not as a pre-cut crop), so the test keeps its premise
+    whichever model version is served."""
+    best, best_changes = None, -1
+    for face in ambiguous_faces(gateway):
+        base = np.full((240, 320), 128, np.uint8)
+        base[40:200, 80:240] = cv2.resize(face, (160, 160), interpolation=cv2.INTER_CUBIC)
+        clip = jittered_clip(cv2.cvtColor(base, cv2.COLOR_GRAY2BGR), 30, noise=25)
+        labels = []
+        for frame in clip:
+            faces = post_image(gateway.url, cv2.imencode(".jpg", frame)[1].tobytes(), filename="f.jpg",
+                               content_type="image/jpeg").json()["faces"]
+            labels.append(faces[0]["emotion"] if faces else None)
+        changes = sum(a != b for a, b in zip(labels, labels[1:]))
+        if changes > best_changes:
+            best, best_changes = clip, changes
     return best
 
 
 def test_smoothing_reduces_label_changes_on_a_face_that_does_not_change(gateway, tmp_path):
-    face = most_ambiguous_face(gateway)
-    base = np.full((240, 320), 128, np.uint8)
-    base[40:200, 80:240] = cv2.resize(face, (160, 160), interpolation=cv2.INTER_CUBIC)
-    clip = write_mp4(jittered_clip(cv2.cvtColor(base, cv2.COLOR_GRAY2BGR), 30, noise=25), tmp_path / "noisy.mp4")
+    clip = write_mp4(flickering_clip(gateway), tmp_path / "noisy.mp4")
     changes = {}
     for smoothing in ("0", "0.8"):
         table = tmp_path / f"frames-{smoothing}.csv"
