@@ -200,8 +200,7 @@ def steps_lower_loss(train: Split, recipe: Recipe, steps: int) -> tuple[float, f
     """Training loss at the first and the last of a few steps on one batch: the cheapest proof that
     the model, loss and optimizer learn. Training-mode loss, because inference-mode BatchNorm
     statistics barely move in a few steps."""
-    keras.utils.set_random_seed(recipe.seed)
-    model = compile_model(architectures.build(recipe.arch), recipe, max(steps, 1))
+    model = build_model(recipe, max(steps, 1))
     x = train.images[..., None].astype(np.float32)
     y = keras.utils.to_categorical(train.labels, NUM_CLASSES)
     losses = model.fit(x, y, batch_size=len(x), epochs=steps, verbose=0, shuffle=False).history["loss"]

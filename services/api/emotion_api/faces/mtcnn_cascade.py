@@ -107,6 +107,5 @@ def _crop_and_resize(plane: np.ndarray, box: np.ndarray, size: int) -> np.ndarra
     step_y = (y2 - y1) * sy / (size - 1)
     # Output pixel (j, i) samples input (ax + j * step_x, ay + i * step_y).
     matrix = np.array([[step_x, 0.0, ax], [0.0, step_y, ay]], np.float64)
-    patch = cv2.warpAffine(plane, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    return patch
+    return cv2.warpAffine(plane, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)

@@ -1,8 +1,8 @@
 """MTCNN's P/R/O-Net with the `mtcnn` wheel's weights, rebuilt as ONNX graphs run by OpenCV DNN.
 
-Why not the wheel's Keras models: PNet is tiny (10-32 channels), and TensorFlow ran its image
-pyramid at about a quarter of the speed OpenCV's convolution kernels manage on the same CPU
-(`make bench-detect`), which made face detection the gateway's bottleneck under load.
+Why not the wheel's Keras models: the networks are tiny (10-128 channels) and TensorFlow's
+per-call and per-op overhead dominated them; with OpenCV DNN, ``mtcnn-48`` went from 32 to 14 ms
+of CPU per 640x480 image (`make bench-detect`), and detection was the gateway's bottleneck.
 The graphs are built in memory at start-up from the Keras layers' weights, so no converted
 model file has to be kept in step with the pinned mtcnn version; ``tests/faces`` checks that
 the outputs match the Keras models.
