@@ -51,3 +51,36 @@ def test_cascade_finds_the_boxes_the_library_finds(library):
     # Resampling differs from TensorFlow's by float rounding, which can move a borderline
     # proposal across a threshold; allow one scene in twelve to differ.
     assert same_count >= total - 1 and close >= total - 1, (same_count, close, total)
+
+
+@pytest.mark.parametrize("method", ["union", "min"])
+def test_nms_keeps_the_rows_the_library_keeps(method):
+    from mtcnn.utils.bboxes import smart_nms_from_bboxes
+
+    from emotion_api.faces.mtcnn_cascade import _nms
+
+    rng = np.random.default_rng(7)
+    for trial in range(50):
+        n = int(rng.integers(0, 60))
+        corners = rng.uniform(0, 200, (n, 2))
+        sides = rng.uniform(5, 60, (n, 2))
+        boxes = np.column_stack([np.zeros(n), corners, corners + sides, rng.uniform(0, 1, n)])
+        for sort in (True, False):
+            expected = smart_nms_from_bboxes(boxes, threshold=0.5, method=method, initial_sort=sort)
+            np.testing.assert_array_equal(_nms(boxes, 0.5, method, initial_sort=sort).reshape(-1, 6), expected)
+
+
+def test_batched_crops_sample_like_tensorflow_crop_and_resize():
+    import tensorflow as tf
+
+    from emotion_api.faces.mtcnn_cascade import _crops_and_resize
+
+    plane = (make_scenes(1, seed=5)[0].image.astype(np.float32) - 127.5) / 128.0
+    h, w = plane.shape
+    # Inside, straddling the border, and wholly outside on one side (zero fill).
+    boxes = np.array([[100, 80, 160, 140], [-20, -10, 40, 50], [600, 400, 700, 500], [300.5, 200.25, 323.7, 223.9]])
+    mine = _crops_and_resize(plane, boxes, 24)
+    normalized = boxes[:, [1, 0, 3, 2]] / np.array([h, w, h, w])  # mtcnn: y1, x1, y2, x2 over the size
+    theirs = tf.image.crop_and_resize(plane[None, ..., None], normalized, np.zeros(len(boxes), np.int32), (24, 24))
+    # OpenCV interpolates with 1/32-pixel weights, TensorFlow in float.
+    np.testing.assert_allclose(mine, theirs.numpy()[..., 0], atol=2 / 32)
