@@ -3,10 +3,12 @@
 Starts the gateway (embedded backend, default settings) on a free loopback port and sends a
 fixed set of 640x480 scenes with 1-3 real FER-2013 val faces (tests/utils/scenes.py). Prints
 latency p50/p99 at concurrency 1, throughput at concurrency 1/8/32, the mean batch size per
-level (from /metrics), the gateway's RSS, and then `fer`'s detect_emotions on the same images
-(run in build/fer-venv, because fer's pins conflict with the project's .venv).
+level (from /metrics) with the CPU each request cost the gateway and the load generator, the
+gateway's RSS, and then `fer`'s detect_emotions on the same images (run in build/fer-venv,
+because fer's pins conflict with the project's .venv): its quality, and its sequential throughput
+in rounds that alternate with the gateway's at concurrency 32, with the ratio per round.
 
-Usage: python bench/gateway_bench.py [--scenes 24] [--seconds 8] [--latency-requests 60]
+Usage: python bench/gateway_bench.py [--scenes 24] [--seconds 8] [--latency-requests 60] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +39,7 @@ from bench.detection_bench import match  # noqa: E402
 from emotion_api.faces import Box  # noqa: E402
 
 FER_VENV = REPO / "build" / "fer-venv"
+# Runs in build/fer-venv; answers one JSON line per command read from stdin.
 FER_SCRIPT = r"""
 import json, sys, time
 import numpy as np
@@ -44,20 +48,26 @@ try:
     from fer import FER
 except ImportError:  # 25.x no longer re-exports it from the package
     from fer.fer import FER
-paths = json.loads(sys.argv[1])
-images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+images = [np.asarray(Image.open(p).convert("RGB")) for p in json.loads(sys.argv[1])]
 detector = FER(mtcnn=False)
 detector.detect_emotions(images[0])  # warm-up
-latencies, faces, found = [], 0, []
-for k, image in enumerate(images * 2):
-    started = time.perf_counter()
-    result = detector.detect_emotions(image)
-    latencies.append(time.perf_counter() - started)
-    faces += len(result)
-    if k < len(images):
-        found.append([{"box": [int(v) for v in r["box"]], "emotion": max(r["emotions"], key=r["emotions"].get)}
-                      for r in result])
-print(json.dumps({"latencies": latencies, "faces": faces, "found": found}))
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    command = json.loads(line)
+    if command["op"] == "quality":
+        found = [[{"box": [int(v) for v in r["box"]], "emotion": max(r["emotions"], key=r["emotions"].get)}
+                  for r in detector.detect_emotions(image)] for image in images]
+        print(json.dumps({"found": found}), flush=True)
+    else:  # "time": detect_emotions back to back for the given seconds
+        latencies, faces, k = [], 0, 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < command["seconds"]:
+            t = time.perf_counter()
+            faces += len(detector.detect_emotions(images[k % len(images)]))
+            latencies.append(time.perf_counter() - t)
+            k += 1
+        print(json.dumps({"latencies": latencies, "faces": faces, "elapsed": time.perf_counter() - started}),
+              flush=True)
 """
 
 
@@ -140,8 +150,54 @@ async def run_level(url: str, payloads: list[bytes], concurrency: int, seconds: 
             "client_cpu": client_cpu}
 
 
-def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_requests: int) -> None:
-    gateway = Gateway.launch({"LOG_LEVEL": "warning"})
+class FerWorker:
+    """`fer`'s detect_emotions in its own venv and process, driven command by command.
+
+    It stays up for the whole benchmark so that its throughput can be measured in rounds that
+    alternate with the gateway's: this shared machine's speed drifts by a third between minutes,
+    and a ratio of two runs taken minutes apart measured the drift as much as the software.
+    """
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+
+    @classmethod
+    def start(cls, images, workdir: Path) -> FerWorker | None:
+        python = FER_VENV / "bin" / "python"
+        if not python.exists() or subprocess.run([str(python), "-c", "import fer.fer"], capture_output=True).returncode:
+            print(f"fer: NOT AVAILABLE - it is not installed in {FER_VENV} (pip install fer==25.10.3 there); "
+                  "no comparison numbers")
+            return None
+        paths = []
+        for i, image in enumerate(images):
+            path = workdir / f"scene-{i}.png"
+            path.write_bytes(encode(image))
+            paths.append(str(path))
+        process = subprocess.Popen([str(python), "-c", FER_SCRIPT, json.dumps(paths)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        worker = cls(process)
+        worker._reply()
+        return worker
+
+    def _reply(self) -> dict:
+        for line in self.process.stdout:  # fer's dependencies may print; the answer is the JSON line
+            if line.startswith("{"):
+                return json.loads(line)
+        raise RuntimeError(f"fer worker exited with {self.process.wait()}")
+
+    def ask(self, **command) -> dict:
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+        return self._reply()
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_requests: int, rounds: int,
+                  fer: FerWorker | None, settings: dict[str, str]) -> None:
+    gateway = Gateway.launch({"LOG_LEVEL": "warning", **settings})
     try:
         gateway.wait()
         url, pid = gateway.url, gateway.process.popen.pid
@@ -160,55 +216,51 @@ def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_request
         print(f"latency @ concurrency 1 ({latency_requests} requests): "
               f"p50 {percentile(sequential, 50) * 1000:.1f} ms   p99 {percentile(sequential, 99) * 1000:.1f} ms")
         for concurrency in (1, 8, 32):
-            before, server_cpu = batch_stats(url), cpu_seconds(pid)
-            result = asyncio.run(run_level(url, payloads, concurrency, seconds))
-            after, server_cpu = batch_stats(url), cpu_seconds(pid) - server_cpu
-            crops, calls = after[0] - before[0], after[1] - before[1]
-            print(
-                f"throughput @ concurrency {concurrency:>2}: {result['rps']:6.1f} images/s "
-                f"({result['faces'] / (result['requests'] or 1):.2f} faces/image)   "
-                f"p50 {percentile(result['latencies'], 50) * 1000:6.1f} ms   "
-                f"p99 {percentile(result['latencies'], 99) * 1000:6.1f} ms   "
-                f"mean batch size {crops / calls if calls else float('nan'):.2f}"
-                + (f"   errors {result['errors']}" if result["errors"] else "")
-            )
-            # Both share this machine's cores: the server's CPU per image is what a dedicated
-            # host would spend, the client's is what the load generator takes away from it.
-            handled = result["requests"] + result["errors"]
-            print(
-                f"    CPU per request: gateway {server_cpu / handled * 1000:.1f} ms   "
-                f"bench client {result['client_cpu'] / handled * 1000:.1f} ms"
-            )
+            run_measured(url, pid, payloads, concurrency, seconds)
         print(f"gateway RSS: {rss_mib(pid):.0f} MiB")
+        if fer is not None:
+            compare_with_fer(url, pid, payloads, seconds, rounds, fer)
     finally:
         gateway.stop()
 
 
-def bench_fer(scenes, workdir: Path) -> None:
-    images = [s.image for s in scenes]
-    python = FER_VENV / "bin" / "python"
-    if not python.exists() or subprocess.run([str(python), "-c", "import fer.fer"], capture_output=True).returncode:
-        print(f"fer: NOT AVAILABLE - it is not installed in {FER_VENV} (pip install fer==25.10.3 there); "
-              "no comparison numbers")
-        return
-    paths = []
-    for i, image in enumerate(images):
-        path = workdir / f"scene-{i}.png"
-        path.write_bytes(encode(image))
-        paths.append(str(path))
-    result = subprocess.run(
-        ["nice", "-n", "19", str(python), "-c", FER_SCRIPT, json.dumps(paths)], capture_output=True, text=True
+def run_measured(url: str, pid: int, payloads: list[bytes], concurrency: int, seconds: float) -> float:
+    """One throughput level, printed; returns images/s."""
+    before, server_cpu = batch_stats(url), cpu_seconds(pid)
+    result = asyncio.run(run_level(url, payloads, concurrency, seconds))
+    after, server_cpu = batch_stats(url), cpu_seconds(pid) - server_cpu
+    crops, calls = after[0] - before[0], after[1] - before[1]
+    print(
+        f"throughput @ concurrency {concurrency:>2}: {result['rps']:6.1f} images/s "
+        f"({result['faces'] / (result['requests'] or 1):.2f} faces/image)   "
+        f"p50 {percentile(result['latencies'], 50) * 1000:6.1f} ms   "
+        f"p99 {percentile(result['latencies'], 99) * 1000:6.1f} ms   "
+        f"mean batch size {crops / calls if calls else float('nan'):.2f}"
+        + (f"   errors {result['errors']}" if result["errors"] else "")
     )
-    if result.returncode:
-        print(f"fer: FAILED to run ({result.stderr.strip().splitlines()[-1] if result.stderr else 'no output'})")
-        return
-    data = json.loads(result.stdout.strip().splitlines()[-1])
-    latencies = data["latencies"]
-    print(f"fer 25.10.3 detect_emotions (Haar, in-process, sequential, {len(latencies)} images): "
-          f"p50 {percentile(latencies, 50) * 1000:.1f} ms   p99 {percentile(latencies, 99) * 1000:.1f} ms   "
-          f"{len(latencies) / sum(latencies):.1f} images/s   {data['faces'] / len(latencies):.2f} faces/image")
-    found = [[(Box(*face["box"]), face["emotion"]) for face in image] for image in data["found"]]
-    print(f"fer quality: {quality(scenes, found)}")
+    # Both share this machine's cores: the server's CPU per image is what a dedicated
+    # host would spend, the client's is what the load generator takes away from it.
+    handled = result["requests"] + result["errors"]
+    print(f"    CPU per request: gateway {server_cpu / handled * 1000:.1f} ms   "
+          f"bench client {result['client_cpu'] / handled * 1000:.1f} ms")
+    return result["rps"]
+
+
+def compare_with_fer(url: str, pid: int, payloads: list[bytes], seconds: float, rounds: int, fer: FerWorker) -> None:
+    """Gateway at concurrency 32 and fer's sequential detect_emotions, in alternating rounds."""
+    ratios = []
+    for k in range(rounds):
+        print(f"round {k + 1}/{rounds}:")
+        gateway_rps = run_measured(url, pid, payloads, 32, seconds)
+        data = fer.ask(op="time", seconds=seconds)
+        latencies = data["latencies"]
+        fer_rps = len(latencies) / data["elapsed"]
+        print(f"fer 25.10.3 detect_emotions (Haar, in-process, sequential, {len(latencies)} images): "
+              f"p50 {percentile(latencies, 50) * 1000:.1f} ms   p99 {percentile(latencies, 99) * 1000:.1f} ms   "
+              f"{fer_rps:.1f} images/s   {data['faces'] / len(latencies):.2f} faces/image")
+        ratios.append(gateway_rps / fer_rps)
+    print(f"gateway @ concurrency 32 / fer, per round: {', '.join(f'{r:.2f}x' for r in ratios)}   "
+          f"median {statistics.median(ratios):.2f}x")
 
 
 def main() -> None:
@@ -216,13 +268,24 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=24)
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput level")
     parser.add_argument("--latency-requests", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating gateway/fer rounds at concurrency 32")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a gateway setting for this run, e.g. --set DETECT_THREADS=1 (repeatable)")
     args = parser.parse_args()
     scenes = make_scenes(args.scenes, seed=1000)
     payloads = [encode(s.image, "JPEG", quality=90) for s in scenes]
     print(f"{len(scenes)} scenes 640x480, {sum(len(s.boxes) for s in scenes) / len(scenes):.2f} faces/scene (truth)")
-    bench_gateway(scenes, payloads, args.seconds, args.latency_requests)
     with tempfile.TemporaryDirectory() as tmp:
-        bench_fer(scenes, Path(tmp))
+        fer = FerWorker.start([s.image for s in scenes], Path(tmp))
+        try:
+            settings = dict(item.split("=", 1) for item in args.set)
+            bench_gateway(scenes, payloads, args.seconds, args.latency_requests, args.rounds, fer, settings)
+            if fer is not None:
+                found = [[(Box(*face["box"]), face["emotion"]) for face in image] for image in fer.ask(op="quality")["found"]]
+                print(f"fer quality: {quality(scenes, found)}")
+        finally:
+            if fer is not None:
+                fer.stop()
 
 
 if __name__ == "__main__":
