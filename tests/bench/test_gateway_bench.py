@@ -1,0 +1,26 @@
+"""The gateway benchmark still runs end to end (its figures are for people, not for asserts)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.utils.servers import REPO, python_env
+
+
+def test_gateway_bench_runs_and_prints_every_figure():
+    args = ["--scenes", "3", "--seconds", "1", "--latency-requests", "3", "--rounds", "1"]
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "gateway_bench.py"), *args], env=python_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert re.search(r"gateway quality: recall [01]\.\d+", out), out
+    assert re.search(r"latency @ concurrency 1 \(3 requests\): p50 \d+\.\d ms", out), out
+    for concurrency in (1, 8, 32):
+        level = re.search(rf"throughput @ concurrency +{concurrency}: +(\d+\.\d) images/s.*mean batch size (\d+\.\d+)", out)
+        assert level and float(level[1]) > 0 and float(level[2]) >= 1, out
+    assert re.search(r"CPU per request: gateway \d+\.\d ms   bench client \d+\.\d ms", out), out
+    assert re.search(r"gateway RSS: \d+ MiB", out), out
+    # fer lives in its own venv, which `make bench` builds and `make test` does not.
+    assert "fer: NOT AVAILABLE" in out or re.search(r"median \d+\.\d\dx", out), out
