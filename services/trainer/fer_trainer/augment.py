@@ -6,13 +6,15 @@ import keras
 from keras import layers
 
 
-def make_augmenter(seed: int, strength: float = 1.0) -> keras.Sequential:
+def make_augmenter(seed: int, strength: float = 1.0) -> keras.layers.Pipeline:
     """Flip, small rotation/shift/zoom and brightness/contrast jitter: what a face crop varies by.
 
-    Strength scales every range, so a weak setting can be tried without editing code.
+    Strength scales every range, so a weak setting can be tried without editing code. A
+    ``Pipeline``, not a ``Sequential``: only a Pipeline lets these layers run inside tf.data when
+    Keras trains on another backend (KERAS_BACKEND=jax).
     """
     s = strength
-    return keras.Sequential(
+    return keras.layers.Pipeline(
         [
             layers.RandomFlip("horizontal", seed=seed),
             layers.RandomRotation(0.04 * s, fill_mode="reflect", seed=seed + 1),  # ±14° at s=1
