@@ -43,7 +43,7 @@ $(FER_VENV)/.installed: requirements/fer-bench.txt
 	touch $@
 
 bench: install $(FER_VENV)/.installed
-	$(PY) bench/gateway_bench.py
+	$(PY) bench/gateway_bench.py $(BENCH_ARGS)
 
 bench-train: install
 	$(PY) bench/train_speed.py --data $(DATA)
