@@ -86,7 +86,7 @@ def test_video_in_process_writes_a_playable_annotated_video_and_a_row_per_frame(
     assert np.linalg.norm(np.median(before, axis=0) - np.array(COLORS[rows[0]["emotion"]])) > 60
 
 
-def ambiguous_faces(gateway, candidates: int = 35, keep: int = 6) -> list[np.ndarray]:
+def ambiguous_faces(gateway, candidates: int = 70, keep: int = 12) -> list[np.ndarray]:
     """The ``keep`` val faces (among the first few of each class) with the smallest top-two score
     margins: the kind of face whose per-frame label flickers, which smoothing is for."""
     scored = []
@@ -99,14 +99,21 @@ def ambiguous_faces(gateway, candidates: int = 35, keep: int = 6) -> list[np.nda
     return [cv2.imread(path, cv2.IMREAD_GRAYSCALE) for _, path in sorted(scored)[:keep]]
 
 
+CLEAR_FLICKER = 8  # label changes in 29 frame-to-frame steps
+
+
 def flickering_clip(gateway) -> list[np.ndarray]:
     """30 jittered frames of one unchanging face whose raw per-frame label changes most often.
 
     Chosen by trying the most ambiguous faces through the gateway exactly as the clip will be
     seen (detected in the noisy frame, not as a pre-cut crop), so the test keeps its premise
-    whichever model version is served."""
+    whichever model version is served. A better model flickers less, so the search goes on
+    through more faces until one flickers clearly (a clip with 3 changes, as version 3 gave on
+    the first six faces, leaves smoothing no room to halve them)."""
     best, best_changes = None, -1
     for face in ambiguous_faces(gateway):
+        if best_changes >= CLEAR_FLICKER:
+            break
         base = np.full((240, 320), 128, np.uint8)
         base[40:200, 80:240] = cv2.resize(face, (160, 160), interpolation=cv2.INTER_CUBIC)
         clip = jittered_clip(cv2.cvtColor(base, cv2.COLOR_GRAY2BGR), 30, noise=25)
@@ -133,7 +140,7 @@ def test_smoothing_reduces_label_changes_on_a_face_that_does_not_change(gateway,
         changes[smoothing] = label_changes(rows)
     print(f"label changes over 30 frames by smoothing: {changes}")
     assert changes["0"] >= 3, f"the raw labels should flicker on this clip: {changes}"
-    assert changes["0.8"] < changes["0"] / 2, changes
+    assert changes["0.8"] <= changes["0"] / 2, f"smoothing should at least halve the label changes: {changes}"
 
 
 def test_image_prints_the_api_json_per_photo(gateway, portrait_jpg, two_face_png, tmp_path):
