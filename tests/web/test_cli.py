@@ -45,9 +45,12 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def label_changes(rows: list[dict[str, str]]) -> int:
-    labels = [row["emotion"] for row in rows if row["track_id"] == "1"]
+def count_changes(labels: list[str | None]) -> int:
     return sum(a != b for a, b in zip(labels, labels[1:]))
+
+
+def label_changes(rows: list[dict[str, str]]) -> int:
+    return count_changes([row["emotion"] for row in rows if row["track_id"] == "1"])
 
 
 def test_video_in_process_writes_a_playable_annotated_video_and_a_row_per_frame(tmp_path, artifacts):
@@ -122,9 +125,8 @@ def flickering_clip(gateway) -> list[np.ndarray]:
             faces = post_image(gateway.url, cv2.imencode(".jpg", frame)[1].tobytes(), filename="f.jpg",
                                content_type="image/jpeg").json()["faces"]
             labels.append(faces[0]["emotion"] if faces else None)
-        changes = sum(a != b for a, b in zip(labels, labels[1:]))
-        if changes > best_changes:
-            best, best_changes = clip, changes
+        if count_changes(labels) > best_changes:
+            best, best_changes = clip, count_changes(labels)
     return best
 
 
