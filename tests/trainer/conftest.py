@@ -5,13 +5,18 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from fer_trainer import architectures
+from fer_trainer.data import load_split
 from fer_trainer.labels import EMOTIONS
+from fer_trainer.train import Recipe, compile_model
 
 REPO = Path(__file__).resolve().parents[2]
 FER_DIR = Path(os.environ.get("FER2013_DIR", REPO.parent / "shared" / "datasets" / "fer2013"))
@@ -67,3 +72,23 @@ def slice_csv(slice_dir, tmp_path_factory) -> Path:
 def real_faces(fer_dir) -> np.ndarray:
     paths = [sorted((fer_dir / "val" / name).glob("*.jpg"))[0] for name in EMOTIONS]
     return np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
+
+
+@pytest.fixture(scope="module")
+def trained_model(slice_dir):
+    """A real architecture after a few real steps, so the weights are not at initialisation."""
+    import tensorflow as tf
+
+    train = load_split(slice_dir, "train")
+    model = compile_model(architectures.build(architectures.DEFAULT_ARCH), Recipe(), steps_per_epoch=4)
+    model.fit(train.images[..., None].astype("float32"),
+              tf.one_hot(train.labels, len(EMOTIONS)), batch_size=16, epochs=2, verbose=0)
+    return model
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m fer_trainer ARGS` in a child process."""
+    # The child does not inherit pytest.ini's pythonpath; it is found the way `make` finds it.
+    trainer = REPO / "services" / "trainer"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(trainer), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "fer_trainer", *args], capture_output=True, text=True, env=env)

@@ -1,8 +1,4 @@
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,17 +10,9 @@ from fer_trainer import signature as sig
 from fer_trainer.data import load_split
 from fer_trainer.evaluate import evaluate_to_folder, tflite_predictor
 from fer_trainer.labels import EMOTIONS
-from fer_trainer.train import Recipe, build_model, compile_model, fit, steps_lower_loss
+from fer_trainer.train import Recipe, build_model, fit, steps_lower_loss
 
-
-@pytest.fixture(scope="module")
-def trained_model(slice_dir):
-    """A real architecture after a few real steps, so the weights are not at initialisation."""
-    train = load_split(slice_dir, "train")
-    model = compile_model(architectures.build(architectures.DEFAULT_ARCH), Recipe(), steps_per_epoch=4)
-    model.fit(train.images[..., None].astype("float32"),
-              tf.one_hot(train.labels, len(EMOTIONS)), batch_size=16, epochs=2, verbose=0)
-    return model
+from .conftest import run_cli
 
 
 @pytest.mark.parametrize("arch", sorted(architectures.ARCHITECTURES))
@@ -152,15 +140,8 @@ def test_evaluate_writes_the_report_folder(trained_model, real_faces, slice_dir,
     assert metrics["tflite"]["top1_agreement"] == 1.0
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    # The child does not inherit pytest.ini's pythonpath; it is found the way `make` finds it.
-    trainer = Path(__file__).resolve().parents[2] / "services" / "trainer"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(trainer), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "fer_trainer", *args], capture_output=True, text=True, env=env)
-
-
 def test_cli_help_documents_the_subcommands():
-    result = _cli("--help")
+    result = run_cli("--help")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for command in ("train", "evaluate", "export"):
@@ -168,5 +149,5 @@ def test_cli_help_documents_the_subcommands():
 
 
 def test_cli_reports_bad_dataset_as_an_error(tmp_path):
-    result = _cli("train", "--data", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run"))
+    result = run_cli("train", "--data", str(tmp_path / "missing"), "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2 and "dataset not found" in result.stderr

@@ -45,6 +45,8 @@ class Recipe:
     # Warm start: a .keras model of the same architecture whose weights start this run, so a
     # finished run can get a fresh schedule (fine-tuning) without losing what it learnt.
     init_from: str = ""
+    # Keep each epoch's weights as epoch-NNN.weights.h5, the input of `fer_trainer average`.
+    keep_epochs: bool = False
 
 
 def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
@@ -119,14 +121,20 @@ class Throughput(keras.callbacks.Callback):
 class ResumeCheckpoint(keras.callbacks.Callback):
     """Saves the whole model with its optimizer after every epoch, atomically."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, keep_epochs: bool = False):
         super().__init__()
-        self.run_dir = run_dir
+        self.run_dir, self.keep_epochs = run_dir, keep_epochs
 
     def on_epoch_end(self, epoch, logs=None):
         tmp = self.run_dir / "last.tmp.keras"
         self.model.save(tmp)
         os.replace(tmp, self.run_dir / "last.keras")
+        if self.keep_epochs:
+            # Keras only writes weight files whose name ends in .weights.h5, so the temporary
+            # name keeps that ending; the rename still makes each snapshot appear whole or not at all.
+            tmp = self.run_dir / f"epoch-{epoch + 1:03d}.tmp.weights.h5"
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.run_dir / f"epoch-{epoch + 1:03d}.weights.h5")
         (self.run_dir / "last.json").write_text(json.dumps({"epochs_done": epoch + 1}))
 
     def on_train_end(self, logs=None):
@@ -171,7 +179,7 @@ def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = 
     # A resumed run must not replay the shuffles and augmentations of the epochs it already did.
     keras.utils.set_random_seed(recipe.seed + initial_epoch)
     callbacks = [
-        ResumeCheckpoint(run_dir),
+        ResumeCheckpoint(run_dir, recipe.keep_epochs),
         keras.callbacks.ModelCheckpoint(
             str(run_dir / "best.keras"), monitor="val_accuracy", mode="max", save_best_only=True,
             initial_value_threshold=_best_so_far(history_csv) if resume else None,
