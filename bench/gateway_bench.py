@@ -147,7 +147,7 @@ async def run_level(url: str, payloads: list[bytes], concurrency: int, seconds: 
         elapsed, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
     ok = len(latencies) - errors
     return {"requests": ok, "errors": errors, "rps": ok / elapsed, "faces": faces, "latencies": latencies,
-            "client_cpu": client_cpu}
+            "client_cpu": client_cpu, "elapsed": elapsed}
 
 
 class FerWorker:
@@ -241,8 +241,10 @@ def run_measured(url: str, pid: int, payloads: list[bytes], concurrency: int, se
     # Both share this machine's cores: the server's CPU per image is what a dedicated
     # host would spend, the client's is what the load generator takes away from it.
     handled = result["requests"] + result["errors"]
+    # Cores busy shows whether throughput is bound by CPU work (near 2 here) or by waiting.
     print(f"    CPU per request: gateway {server_cpu / handled * 1000:.1f} ms   "
-          f"bench client {result['client_cpu'] / handled * 1000:.1f} ms")
+          f"bench client {result['client_cpu'] / handled * 1000:.1f} ms   "
+          f"gateway cores busy {server_cpu / result['elapsed']:.2f}")
     return result["rps"]
 
 
