@@ -67,3 +67,18 @@ def test_gateway_process_refuses_to_start(env, needle):
     )
     assert result.returncode != 0
     assert needle in (result.stdout + result.stderr).lower()
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "1"), ("3", "3"), ("0", None)])
+def test_embedded_backend_caps_tensorflow_op_threads(monkeypatch, tmp_path, value, expected):
+    """The cap reaches TensorFlow through TF_NUM_INTRAOP_THREADS before its runtime starts."""
+    from emotion_api.backends import make_backend
+    from emotion_api.rollout_state import RolloutWatcher
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    if value is not None:
+        monkeypatch.setenv("EMBEDDED_INTRA_OP_THREADS", value)
+    backend = make_backend(Settings(), RolloutWatcher(tmp_path / "rollout.json"))
+    assert backend.name == "embedded"
+    assert os.environ.get("TF_NUM_INTRAOP_THREADS") == expected

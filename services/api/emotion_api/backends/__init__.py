@@ -23,7 +23,11 @@ def make_backend(settings: Settings, rollout: RolloutWatcher) -> Backend:
     from .embedded import EmbeddedBackend
 
     return EmbeddedBackend(
-        settings.model_base_path, model_name=settings.model_name, rollout=rollout, poll_s=settings.model_poll_s
+        settings.model_base_path,
+        model_name=settings.model_name,
+        rollout=rollout,
+        poll_s=settings.model_poll_s,
+        intra_op_threads=settings.embedded_intra_op_threads,
     )
 
 

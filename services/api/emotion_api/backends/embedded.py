@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +68,24 @@ def _run(model: _Loaded, pixels: np.ndarray) -> np.ndarray:
     return out.numpy()
 
 
+def limit_intra_op_threads(threads: int) -> None:
+    """Caps the threads TensorFlow gives one op (0 keeps its default), for ops that start later.
+
+    Through the environment, which TensorFlow reads when its runtime starts, because
+    tf.config.threading refuses once the runtime is up, and building the MTCNN detector (whose
+    weights are read through Keras) may start it before any model version loads.
+    """
+    if threads > 0:
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+
+
 class EmbeddedBackend(Backend):
     name = "embedded"
     max_concurrency = 1
 
-    def __init__(self, base_path: Path, *, model_name: str, rollout: RolloutWatcher, poll_s: float) -> None:
+    def __init__(self, base_path: Path, *, model_name: str, rollout: RolloutWatcher, poll_s: float,
+                 intra_op_threads: int = 0) -> None:
+        limit_intra_op_threads(intra_op_threads)
         self.base_path = Path(base_path)
         self.model_name = model_name
         self.rollout = rollout

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     serving_timeout_s: float = Field(5.0, gt=0, le=300)
     serving_max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
     model_poll_s: float = Field(5.0, gt=0, le=3600)
+    # Threads per TensorFlow op in the embedded backend; 0 = TensorFlow's default (one per core).
+    # One, because detection threads already keep the cores busy: an interleaved A/B at
+    # concurrency 32 measured 4 % less CPU per image and 4-13 % more throughput than the default.
+    embedded_intra_op_threads: int = Field(1, ge=0, le=256)
 
     # Micro-batching and deadlines
     max_batch_size: int = Field(32, ge=1, le=1024)
