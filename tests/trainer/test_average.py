@@ -62,6 +62,8 @@ def test_kept_epochs_average_into_a_servable_model(slice_dir, tmp_path):
     probs = keras.ops.softmax(model(val.images[..., None].astype(np.float32), training=False)).numpy()
     assert probs.shape == (len(val), 7) and np.isfinite(probs).all()
     assert json.loads((run / "run.json").read_text())["recipe"]["keep_epochs"] is True
+    missing = run_cli("average", str(run / "epoch-009.weights.h5"), "--data", str(slice_dir), "--out", str(out))
+    assert missing.returncode == 2 and "no such checkpoint" in missing.stderr and "epoch-009" in missing.stderr
 
 
 def test_train_export_ships_the_recalibrated_best_checkpoint(slice_dir, tmp_path):
