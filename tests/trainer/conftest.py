@@ -74,9 +74,10 @@ def real_faces(fer_dir) -> np.ndarray:
     return np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained_model(slice_dir):
-    """A real architecture after a few real steps, so the weights are not at initialisation."""
+    """A real architecture after a few real steps, so the weights are not at initialisation.
+    Shared by every trainer test module: tests save or copy it, none changes it."""
     import tensorflow as tf
 
     train = load_split(slice_dir, "train")

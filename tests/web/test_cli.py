@@ -125,8 +125,9 @@ def flickering_clip(gateway) -> list[np.ndarray]:
             faces = post_image(gateway.url, cv2.imencode(".jpg", frame)[1].tobytes(), filename="f.jpg",
                                content_type="image/jpeg").json()["faces"]
             labels.append(faces[0]["emotion"] if faces else None)
-        if count_changes(labels) > best_changes:
-            best, best_changes = clip, count_changes(labels)
+        changes = count_changes(labels)
+        if changes > best_changes:
+            best, best_changes = clip, changes
     return best
 
 

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from . import architectures
+from .train import save_atomically
 
 
 def average_weights(arch: str, checkpoints: Sequence[Path]) -> keras.Model:
@@ -65,7 +66,5 @@ def average_to_file(arch: str, checkpoints: Sequence[Path], train_images: np.nda
     model = average_weights(arch, checkpoints)
     recalibrate_batchnorm(model, train_images)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp.keras")
-    model.save(tmp)
-    tmp.replace(out)
+    save_atomically(model, out)
     return model

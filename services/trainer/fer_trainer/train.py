@@ -118,6 +118,13 @@ class Throughput(keras.callbacks.Callback):
         print(f"epoch {epoch + 1}: {seconds:.0f}s, {rate:.0f} images/s", flush=True)
 
 
+def save_atomically(model: keras.Model, path: Path) -> None:
+    """Writes a .keras model under a temporary name, then renames it: never half a file at `path`."""
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
 class ResumeCheckpoint(keras.callbacks.Callback):
     """Saves the whole model with its optimizer after every epoch, atomically."""
 
@@ -126,9 +133,7 @@ class ResumeCheckpoint(keras.callbacks.Callback):
         self.run_dir, self.keep_epochs = run_dir, keep_epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        tmp = self.run_dir / "last.tmp.keras"
-        self.model.save(tmp)
-        os.replace(tmp, self.run_dir / "last.keras")
+        save_atomically(self.model, self.run_dir / "last.keras")
         if self.keep_epochs:
             # Keras only writes weight files whose name ends in .weights.h5, so the temporary
             # name keeps that ending; the rename still makes each snapshot appear whole or not at all.

@@ -47,8 +47,8 @@ TensorFlow: 32 ms of CPU per image before, 14 ms after, same boxes. Cutting all 
 crops with one ``cv2.remap`` and re-stating mtcnn's NMS without its numpy set-up took another 8%
 (interleaved A/B of both cascades on 48 scenes, 6 rounds: median 17.1 -> 15.7 ms per image in a
 slow phase of this shared machine, whose speed drifts by a third from minute to minute).
-``mtcnn-48`` has the best recall; ``mtcnn-60`` saves a little time but misses faces under 60 px, which webcam frames do
-have. Because the smallest face grows with the image, a 3200x2400 upload costs little more
+``mtcnn-48`` has the best recall; ``mtcnn-60`` saves a little time but misses faces under 60 px,
+which webcam frames do have. Because the smallest face grows with the image, a 3200x2400 upload costs little more
 than a webcam frame.
 """
 
