@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -88,17 +89,38 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants: the gateway and its face-detection worker processes."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(FileNotFoundError):
+                todo.extend(int(child) for child in task.read_text().split())
+    return found
+
+
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of the gateway and its workers, summed (shared pages count once per process,
+    so this overstates what the processes take together)."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(FileNotFoundError):  # a worker that exited meanwhile
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of the gateway and its workers (all their threads)."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def batch_stats(url: str) -> tuple[float, float]:
@@ -217,7 +239,7 @@ def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_request
               f"p50 {percentile(sequential, 50) * 1000:.1f} ms   p99 {percentile(sequential, 99) * 1000:.1f} ms")
         for concurrency in (1, 8, 32):
             run_measured(url, pid, payloads, concurrency, seconds)
-        print(f"gateway RSS: {rss_mib(pid):.0f} MiB")
+        print(f"gateway RSS: {rss_mib(pid):.0f} MiB ({len(process_tree(pid))} processes)")
         if fer is not None:
             compare_with_fer(url, pid, payloads, seconds, rounds, fer)
     finally:

@@ -19,7 +19,8 @@ def test_defaults_and_auto_backend(monkeypatch):
     assert settings.resolved_backend == "embedded"
     assert settings.model_base_path.as_posix() == "models/emotion"
     assert settings.rollout_path == settings.model_base_path / "rollout.json"
-    assert settings.detect_threads == os.cpu_count()
+    assert settings.detect_workers == os.cpu_count()
+    assert settings.detect_in == "processes"
     monkeypatch.setenv("SERVING_ADDRESS", "serving:8500")
     monkeypatch.setenv("API_KEYS", " key-one-xyz , key-two-xyz ,")
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
@@ -47,7 +48,8 @@ def test_defaults_and_auto_backend(monkeypatch):
         {"MODEL_BASE_PATH": "/nonexistent/models"},
         {"LOG_LEVEL": "loud"},
         {"REQUEST_TIMEOUT_S": "0"},
-        {"DETECT_THREADS": "0"},
+        {"DETECT_WORKERS": "0"},
+        {"DETECT_IN": "fork"},
     ],
 )
 def test_invalid_values_are_refused(monkeypatch, env):

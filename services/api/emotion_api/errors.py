@@ -66,6 +66,12 @@ class BackendUnavailable(ApiError):
     code, status = "backend_unavailable", 503
 
 
+class DetectorUnavailable(ApiError):
+    """A face-detection worker process died under this request; the pool is already replaced."""
+
+    code, status = "detector_unavailable", 503
+
+
 class Overloaded(ApiError):
     code, status = "overloaded", 503
 

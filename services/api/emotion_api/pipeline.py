@@ -2,24 +2,22 @@
 
 `analyze(image, detect=..., selector=...)` detects faces on a decoded grayscale image, crops them
 the way FER-2013 faces are framed, sends the crops through the batcher and turns probabilities
-into per-face results. Detection runs on worker threads (one detector per thread: OpenCV
-cascades are not documented as thread-safe), so the event loop only coordinates.
+into per-face results. Detection runs in worker processes or threads (``detection_pool``), so
+the event loop only coordinates.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from . import metrics
 from .batcher import Batcher
+from .detection_pool import DetectIn, DetectionPool
 from .errors import ApiError, Timeout
 from .rollout_state import RolloutWatcher, Selector, route
 
@@ -69,7 +67,8 @@ class Pipeline:
         detector_name: str,
         model_name: str,
         request_timeout_s: float,
-        detect_threads: int = 2,
+        detect_workers: int = 2,
+        detect_in: DetectIn = "processes",
     ) -> None:
         self.backend = backend
         self.batcher = batcher
@@ -79,35 +78,14 @@ class Pipeline:
         self.request_timeout_s = request_timeout_s
         self._label_names: tuple[str, ...] | None = None
         self._input_shape: tuple[int, ...] | None = None
-        self._local = threading.local()
-        self._detect_pool = ThreadPoolExecutor(max_workers=detect_threads, thread_name_prefix="detect")
-        # Requests are already detected in parallel, one per pool thread; OpenCV's own worker
-        # threads on top only contend for the same cores (MTCNN on OpenCV DNN: 26 ms of CPU per
-        # 640x480 image with them, 20 ms without).
-        cv2.setNumThreads(1)
+        self.detection = DetectionPool(detector_name, workers=detect_workers, where=detect_in)
 
     def close(self) -> None:
-        self._detect_pool.shutdown(wait=False, cancel_futures=True)
+        self.detection.close()
 
-    def check_detector(self) -> None:
-        """Build one detector now so that a bad DETECTOR name fails at start-up, not per request."""
-        self._detector()
-
-    def _detector(self) -> Any:
-        detector = getattr(self._local, "detector", None)
-        if detector is None:
-            from .faces import make_detector  # lazy: cv2 cascades load only where detection runs
-
-            detector = self._local.detector = make_detector(self.detector_name)
-        return detector
-
-    def _detect_and_crop(self, image: np.ndarray, size: int) -> tuple[list[FaceBox], np.ndarray]:
-        from .faces import crop_faces
-
-        started = time.perf_counter()
-        boxes = sorted(self._detector().detect(image), key=lambda b: b.width * b.height, reverse=True)
-        metrics.STAGE_LATENCY.labels("detect").observe(time.perf_counter() - started)
-        crops = crop_faces(image, boxes, size)
+    async def _detect_and_crop(self, image: np.ndarray, size: int) -> tuple[list[FaceBox], np.ndarray]:
+        boxes, crops, seconds = await self.detection.detect(image, size)
+        metrics.STAGE_LATENCY.labels("detect").observe(seconds)
         height, width = image.shape
         return [_clipped(b, width, height) for b in boxes], crops
 
@@ -144,9 +122,8 @@ class Pipeline:
         label_names, input_shape = await self._model_shape()
         size = input_shape[0]
         if detect:
-            loop = asyncio.get_running_loop()
             with self.batcher.detecting():
-                boxes, crops = await loop.run_in_executor(self._detect_pool, self._detect_and_crop, image, size)
+                boxes, crops = await self._detect_and_crop(image, size)
         else:
             boxes, crops = self._whole_image(image, size)
         metrics.FACES_PER_IMAGE.observe(len(boxes))

@@ -40,15 +40,16 @@ class Runtime:
             detector_name=settings.detector,
             model_name=settings.model_name,
             request_timeout_s=settings.request_timeout_s,
-            detect_threads=settings.detect_threads,
+            detect_workers=settings.detect_workers,
+            detect_in=settings.detect_in,
         )
         self.rate_limiter: RateLimiter | None = make_rate_limiter(settings)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        self.pipeline.check_detector()
         self.batcher.start()
         pipeline.set_active(self.pipeline)
+        self._tasks.append(asyncio.create_task(self._warm_detection(), name="detection-warm-up"))
         self._tasks.append(asyncio.create_task(self._start_backend(), name="backend-start"))
         self._tasks.append(asyncio.create_task(self._publish_model_info(), name="model-info"))
 
@@ -70,6 +71,12 @@ class Runtime:
             await self.backend.start()
         except Exception:  # noqa: BLE001 - stay alive and not ready; the backend retries itself
             log.exception("backend %s failed to start", self.backend.name)
+
+    async def _warm_detection(self) -> None:
+        try:
+            await self.pipeline.detection.warm_up()
+        except Exception:  # noqa: BLE001 - requests start workers on demand anyway
+            log.exception("face-detection workers failed to start")
 
     async def _publish_model_info(self) -> None:
         # Keeps the info metric in step with loaded versions and the rollout state.

@@ -46,8 +46,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     max_image_pixels: int = Field(40_000_000, ge=48 * 48, le=1_000_000_000)
     detector: str = Field("default", min_length=1)
-    # Detection is the CPU-heavy step; one thread per core keeps every core busy under load.
-    detect_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    # Detection is the CPU-heavy step; one worker per core keeps every core busy under load.
+    # Processes, because MTCNN's many short OpenCV calls on threads left cores waiting for the
+    # GIL (see detection_pool.py); threads save the workers' memory (about 60 MB each).
+    detect_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    detect_in: Literal["processes", "threads"] = "processes"
 
     # Access control
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()

@@ -1,7 +1,9 @@
 """MTCNN's P/R/O-Net cascade, the way mtcnn 1.0.0 runs it, on OpenCV instead of TensorFlow.
 
-The networks are ``mtcnn_nets`` (OpenCV DNN, grey input). mtcnn's box arithmetic is reused
-as it is; its image work, which it does with eager TensorFlow calls, is done here with
+The networks are ``mtcnn_nets`` (OpenCV DNN, grey input). mtcnn's box arithmetic is re-stated
+here line for line (``_square`` ... ``_scale_pyramid``) because importing any part of the
+``mtcnn`` package imports TensorFlow, which detection worker processes must not load. Its
+image work, which it does with eager TensorFlow calls, is done here with
 ``cv2.resize`` and one ``cv2.remap`` per stage, reproducing the TensorFlow ops' sampling (area
 resize to truncated sizes; bilinear crop-and-resize with corners at ``(size - 1) * coordinate /
 size`` and zero fill), so boxes match the library's to a pixel or two (``tests/faces``). Its NMS
@@ -13,8 +15,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from mtcnn.utils import bboxes as mb
-from mtcnn.utils.images import build_scale_pyramid
 
 from . import mtcnn_nets
 
@@ -54,7 +54,7 @@ class MTCNNCascade:
     def _proposals(self, plane: np.ndarray, min_face: int, threshold: float) -> np.ndarray:
         h, w = plane.shape
         found = []
-        for scale in build_scale_pyramid(w, h, min_face_size=min_face, scale_factor=SCALE_FACTOR):
+        for scale in _scale_pyramid(w, h, min_face):
             size = (int(w * scale), int(h * scale))  # tf.image.resize truncates float sizes
             if min(size) < PNET_CELL:
                 break
@@ -68,16 +68,44 @@ class MTCNNCascade:
         if not found:
             return np.empty((0, 6))
         boxes = _nms(np.concatenate(found), NMS_PNET[1], "union", initial_sort=True)
-        return mb.resize_to_square(boxes)
+        return _square(boxes)
 
     def _refine(self, net, plane, boxes, size, threshold, nms, method, *, square) -> np.ndarray:
         outputs = net(_crops_and_resize(plane, boxes[:, 1:5], size))
         offsets, scores = outputs[0], outputs[-1]  # ONet also returns landmarks, which we do not use
-        boxes = mb.replace_confidence(boxes[:, :6].copy(), scores)
-        boxes = mb.adjust_bboxes(boxes, offsets)
-        boxes = mb.pick_matches(boxes, scores_column=5, score_threshold=threshold)
+        boxes = boxes[:, :6].copy()
+        boxes[:, -1] = scores[:, -1]
+        boxes = _shift(boxes, offsets)
+        boxes = boxes[boxes[:, 5] > threshold]
         boxes = _nms(boxes, nms, method, initial_sort=True)
-        return mb.resize_to_square(boxes) if square and len(boxes) else boxes
+        return _square(boxes) if square and len(boxes) else boxes
+
+
+def _scale_pyramid(width: int, height: int, min_face: int) -> np.ndarray:
+    """mtcnn's build_scale_pyramid: the first scale maps ``min_face`` to PNet's 12 px cell."""
+    count = round(-((np.log(min(width, height) / PNET_CELL) / np.log(SCALE_FACTOR)) + 1))
+    return (PNET_CELL / min_face) * SCALE_FACTOR ** np.arange(count)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """mtcnn's resize_to_square: each box grown to its longer side around its centre."""
+    boxes = boxes.copy()
+    h = boxes[:, 4] - boxes[:, 2]
+    w = boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    boxes[:, 1] = boxes[:, 1] + w * 0.5 - side * 0.5
+    boxes[:, 2] = boxes[:, 2] + h * 0.5 - side * 0.5
+    boxes[:, 3:5] = boxes[:, 1:3] + np.tile(side, (2, 1)).T
+    return boxes
+
+
+def _shift(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """mtcnn's adjust_bboxes: regressed offsets in units of the box's (inclusive) width/height."""
+    boxes = boxes.copy()
+    w = boxes[:, 3] - boxes[:, 1] + 1
+    h = boxes[:, 4] - boxes[:, 2] + 1
+    boxes[:, 1:5] += offsets * np.stack([w, h, w, h], axis=-1)
+    return boxes
 
 
 def _pnet_boxes(offsets: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:

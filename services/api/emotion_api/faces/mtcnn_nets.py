@@ -50,6 +50,19 @@ def onet() -> Net:
     return Net(_graph("onet"), ["reg", "landmarks", "prob"])
 
 
+def built_graphs() -> dict[str, bytes] | None:
+    """The graphs if this process has built them, for handing to detection worker processes."""
+    with _lock:
+        return dict(_graphs) if _graphs is not None else None
+
+
+def install_graphs(graphs: dict[str, bytes]) -> None:
+    """Use graphs built elsewhere: a worker process then never imports mtcnn (and TensorFlow)."""
+    global _graphs
+    with _lock:
+        _graphs = dict(graphs)
+
+
 def _graph(name: str) -> bytes:
     global _graphs
     with _lock:

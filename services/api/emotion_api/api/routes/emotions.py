@@ -28,7 +28,7 @@ _ERRORS = {
         415: "unsupported_media_type",
         422: "invalid_request",
         429: "rate_limited",
-        503: "backend_unavailable, overloaded",
+        503: "backend_unavailable, detector_unavailable, overloaded",
         504: "timeout",
     }.items()
 }

@@ -1,0 +1,46 @@
+"""What a face-detection worker (process or thread, see ``detection_pool``) runs.
+
+Kept apart from the gateway's web modules so that a worker process imports only numpy, OpenCV
+and this package.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from . import mtcnn_nets
+from .crop import crop_faces
+from .registry import make_detector
+from .types import Box
+
+# One detector per thread or process: OpenCV DNN nets and cascades are not thread-safe.
+_local = threading.local()
+
+
+def _detector(name: str):
+    detector = getattr(_local, "detector", None)
+    if detector is None:
+        detector = _local.detector = make_detector(name)
+    return detector
+
+
+def detect_and_crop(name: str, image: np.ndarray, size: int) -> tuple[list[Box], np.ndarray, float]:
+    """Boxes (largest first), their ``size`` x ``size`` crops and the seconds detection took."""
+    started = time.perf_counter()
+    boxes = sorted(_detector(name).detect(image), key=lambda b: b.width * b.height, reverse=True)
+    seconds = time.perf_counter() - started
+    return boxes, crop_faces(image, boxes, size), seconds
+
+
+def start_worker(name: str, graphs: dict[str, bytes] | None) -> None:
+    """Process initializer: the parent's MTCNN graphs, one OpenCV thread, the detector built."""
+    # Requests are already detected in parallel, one per worker; OpenCV's own threads on top
+    # would only contend for the same cores.
+    cv2.setNumThreads(1)
+    if graphs is not None:
+        mtcnn_nets.install_graphs(graphs)
+    _detector(name)

@@ -1,0 +1,71 @@
+"""Face detection in worker processes: what they load, and the gateway surviving one's death."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.utils.http import assert_error, post_image
+from tests.utils.images import scene_png
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.update(int(child) for child in text)
+    return found
+
+
+def detection_workers(gateway) -> set[int]:
+    """The gateway's children that run emotion_api's detection worker (multiprocessing spawn)."""
+    workers = set()
+    for pid in children(gateway.process.popen.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"multiprocessing.spawn" in cmdline:
+            workers.add(pid)
+    return workers
+
+
+def wait_for_workers(gateway, count: int, timeout_s: float = 60.0) -> set[int]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        workers = detection_workers(gateway)
+        if len(workers) >= count:
+            return workers
+        time.sleep(0.2)
+    raise AssertionError(f"expected {count} detection workers, found {detection_workers(gateway)}")
+
+
+def test_one_worker_per_core_without_tensorflow(gateway):
+    assert post_image(gateway.url, scene_png(3)).status_code == 200
+    workers = wait_for_workers(gateway, os.cpu_count() or 1)
+    for pid in workers:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        # The point of handing the MTCNN graphs over: a worker maps OpenCV, never TensorFlow.
+        assert "cv2" in maps
+        assert "tensorflow" not in maps and "libtensorflow" not in maps
+
+
+def test_a_killed_worker_costs_at_most_one_request(gateway):
+    image = scene_png(3)
+    assert post_image(gateway.url, image).status_code == 200
+    victim = min(wait_for_workers(gateway, 1))
+    os.kill(victim, signal.SIGKILL)
+    failures = 0
+    for _ in range(20):
+        response = post_image(gateway.url, image)
+        if response.status_code == 200:
+            break
+        assert_error(response, 503, "detector_unavailable")
+        failures += 1
+    else:
+        raise AssertionError("the gateway did not recover from a killed detection worker")
+    assert failures <= 1
+    assert response.json()["faces"], "the scene has faces; the new workers must find them"
+    assert victim not in detection_workers(gateway)
