@@ -223,7 +223,7 @@ def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_request
     try:
         gateway.wait()
         url, pid = gateway.url, gateway.process.popen.pid
-        asyncio.run(run_level(url, payloads, 4, 2.0))  # warm-up: traces, detector threads
+        asyncio.run(run_level(url, payloads, 4, 2.0))  # warm-up: traces, detection workers
         sequential, found = [], []
         with httpx.Client(base_url=url, timeout=60) as client:  # one keep-alive connection, like run_level
             for i in range(max(latency_requests, len(payloads))):
@@ -294,7 +294,7 @@ def main() -> None:
     parser.add_argument("--latency-requests", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3, help="alternating gateway/fer rounds at concurrency 32")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a gateway setting for this run, e.g. --set DETECT_THREADS=1 (repeatable)")
+                        help="a gateway setting for this run, e.g. --set DETECT_IN=threads (repeatable)")
     args = parser.parse_args()
     scenes = make_scenes(args.scenes, seed=1000)
     payloads = [encode(s.image, "JPEG", quality=90) for s in scenes]

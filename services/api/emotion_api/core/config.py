@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     serving_max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
     model_poll_s: float = Field(5.0, gt=0, le=3600)
     # Threads per TensorFlow op in the embedded backend; 0 = TensorFlow's default (one per core).
-    # One, because detection threads already keep the cores busy: an interleaved A/B at
+    # One, because detection workers already keep the cores busy: an interleaved A/B at
     # concurrency 32 measured 4 % less CPU per image and 1-13 % (median 6 %) more throughput.
     embedded_intra_op_threads: int = Field(1, ge=0, le=256)
 
@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     detector: str = Field("default", min_length=1)
     # Detection is the CPU-heavy step; one worker per core keeps every core busy under load.
     # Processes, because MTCNN's many short OpenCV calls on threads left cores waiting for the
-    # GIL (see detection_pool.py); threads save the workers' memory (about 60 MB each).
+    # GIL (see detection_pool.py); threads save the workers' memory (about 65 MB each).
     detect_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     detect_in: Literal["processes", "threads"] = "processes"
 

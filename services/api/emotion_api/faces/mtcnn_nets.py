@@ -24,7 +24,7 @@ _graphs: dict[str, bytes] | None = None
 
 
 class Net:
-    """One OpenCV DNN network. Not thread-safe: every detector (one per worker thread) owns its own."""
+    """One OpenCV DNN network. Not thread-safe: every detector (one per detection worker) owns its own."""
 
     def __init__(self, graph: bytes, outputs: list[str]) -> None:
         self._net = cv2.dnn.readNetFromONNX(np.frombuffer(graph, np.uint8))
