@@ -9,7 +9,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from emotion_api.core.config import Settings
+from emotion_api.core.config import Settings, usable_cpus
 from tests.utils.servers import MODEL_DIR, REPO, free_port, python_env
 
 
@@ -19,7 +19,7 @@ def test_defaults_and_auto_backend(monkeypatch):
     assert settings.resolved_backend == "embedded"
     assert settings.model_base_path.as_posix() == "models/emotion"
     assert settings.rollout_path == settings.model_base_path / "rollout.json"
-    assert settings.detect_workers == os.cpu_count()
+    assert settings.detect_workers == usable_cpus() == len(os.sched_getaffinity(0))
     assert settings.detect_in == "processes"
     monkeypatch.setenv("SERVING_ADDRESS", "serving:8500")
     monkeypatch.setenv("API_KEYS", " key-one-xyz , key-two-xyz ,")
@@ -84,3 +84,12 @@ def test_embedded_backend_caps_tensorflow_op_threads(monkeypatch, tmp_path, valu
     backend = make_backend(Settings(), RolloutWatcher(tmp_path / "rollout.json"))
     assert backend.name == "embedded"
     assert os.environ.get("TF_NUM_INTRAOP_THREADS") == expected
+
+
+@pytest.mark.parametrize(("cpu_max", "expected"), [("max 100000\n", 2), ("150000 100000\n", 2), ("50000 100000\n", 1),
+                                                   ("100000 100000\n", 1), ("garbled", 2)])
+def test_usable_cpus_follow_the_cgroup_quota(tmp_path, monkeypatch, cpu_max, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    assert usable_cpus(tmp_path / "cpu.max") == expected
+    assert usable_cpus(tmp_path / "missing") == 2

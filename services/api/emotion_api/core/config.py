@@ -6,7 +6,9 @@ variable), so a typo in a deployment fails at boot instead of at the first reque
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +19,23 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota.
+
+    ``os.cpu_count()`` is the host's count; in a container limited to 2 CPUs on a 64-core node
+    it would start 64 detection workers of 65 MB each.
+    """
+    count = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = cpu_max.read_text().split()
+        if quota != "max":
+            count = min(count, math.ceil(int(quota) / int(period)))
+    return max(1, count)
+
 
 
 class Settings(BaseSettings):
@@ -49,7 +68,7 @@ class Settings(BaseSettings):
     # Detection is the CPU-heavy step; one worker per core keeps every core busy under load.
     # Processes, because MTCNN's many short OpenCV calls on threads left cores waiting for the
     # GIL (see detection_pool.py); threads save the workers' memory (about 65 MB each).
-    detect_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    detect_workers: int = Field(default_factory=usable_cpus, ge=1, le=256)
     detect_in: Literal["processes", "threads"] = "processes"
 
     # Access control
