@@ -13,18 +13,38 @@ def _to_model_input(images: np.ndarray) -> np.ndarray:
     return images[..., None]  # [N, 48, 48] -> [N, 48, 48, 1], still uint8 to keep memory low
 
 
-def train_dataset(images, labels, batch_size: int, seed: int, augment_strength: float) -> tf.data.Dataset:
+def mix(x: tf.Tensor, y: tf.Tensor, alpha: float, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mixup within a batch: each example blended with another by a weight drawn from
+    Beta(alpha, alpha), labels by the same weight. ``seed`` is a stateless seed pair, so a run
+    with the same seed sees the same blends."""
+    n = tf.shape(x)[0]
+    gamma_seeds = tf.random.experimental.stateless_split(seed, 3)
+    a = tf.random.stateless_gamma([n], gamma_seeds[0], alpha=alpha)
+    b = tf.random.stateless_gamma([n], gamma_seeds[1], alpha=alpha)
+    lam = a / (a + b)
+    partner = tf.argsort(tf.random.stateless_uniform([n], gamma_seeds[2]))
+    x = lam[:, None, None, None] * x + (1.0 - lam[:, None, None, None]) * tf.gather(x, partner)
+    y = lam[:, None] * y + (1.0 - lam[:, None]) * tf.gather(y, partner)
+    return x, y
+
+
+def train_dataset(images, labels, batch_size: int, seed: int, augment_strength: float,
+                  mixup: float = 0.0) -> tf.data.Dataset:
     augmenter = make_augmenter(seed, augment_strength) if augment_strength > 0 else None
 
-    def prepare(x, y):
+    def prepare(step, batch):
+        x, y = batch
         x = tf.cast(x, tf.float32)
         if augmenter is not None:
             x = tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0)
-        return x, tf.one_hot(y, NUM_CLASSES)
+        y = tf.one_hot(y, NUM_CLASSES)
+        if mixup > 0:
+            x, y = mix(x, y, mixup, tf.stack([tf.cast(seed, tf.int64), step]))
+        return x, y
 
     ds = tf.data.Dataset.from_tensor_slices((_to_model_input(images), labels))
     ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.batch(batch_size, drop_remainder=True).enumerate()
     return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
