@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from tests.utils.http import assert_error, post_image
 from tests.utils.images import scene_png
+from tests.utils.servers import python_env
 
 
 def children(pid: int) -> set[int]:
@@ -69,3 +73,40 @@ def test_a_killed_worker_costs_at_most_one_request(gateway):
     assert failures <= 1
     assert response.json()["faces"], "the scene has faces; the new workers must find them"
     assert victim not in detection_workers(gateway)
+
+
+POOL_SCRIPT = """
+import asyncio, json, os, sys
+from pathlib import Path
+from emotion_api.detection_pool import DetectionPool
+pool = DetectionPool("haar", workers=2)
+asyncio.run(pool.warm_up())
+tasks = Path(f"/proc/{os.getpid()}/task").glob("*/children")
+print(json.dumps([int(pid) for task in tasks for pid in task.read_text().split()]), flush=True)
+sys.stdin.read()  # until the test kills us
+"""
+
+
+def test_workers_exit_when_the_gateway_is_killed():
+    # SIGKILL (or the OOM killer) gives the parent no chance to stop its pool.
+    parent = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env=python_env())
+    try:
+        # The two workers and multiprocessing's resource tracker.
+        workers = json.loads(parent.stdout.readline())
+        assert len(workers) == 3 and all(running(pid) for pid in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(running(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(running(pid) for pid in workers), "processes outlived the killed gateway"
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

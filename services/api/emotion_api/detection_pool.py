@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -57,7 +58,7 @@ class DetectionPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=start_worker,
-            initargs=(self.detector_name, mtcnn_nets.built_graphs()),
+            initargs=(self.detector_name, mtcnn_nets.built_graphs(), os.getpid()),
         )
 
     async def warm_up(self) -> None:

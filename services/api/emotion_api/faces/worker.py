@@ -6,6 +6,7 @@ and this package.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -36,8 +37,25 @@ def detect_and_crop(name: str, image: np.ndarray, size: int) -> tuple[list[Box],
     return boxes, crop_faces(image, boxes, size), seconds
 
 
-def start_worker(name: str, graphs: dict[str, bytes] | None) -> None:
-    """Process initializer: the parent's MTCNN graphs, one OpenCV thread, the detector built."""
+PARENT_POLL_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A worker blocks reading its task queue, whose pipe it also holds open for writing, so it
+    # never sees end-of-file when the gateway is killed (SIGKILL, OOM): it would live on as an
+    # orphan holding 65 MB. Once the parent is gone the worker is re-parented.
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(0)
+
+
+def start_worker(name: str, graphs: dict[str, bytes] | None, parent: int) -> None:
+    """Process initializer: the parent's MTCNN graphs, one OpenCV thread, the detector built.
+
+    ``parent`` is the gateway's pid as the gateway saw it: a worker still starting when the
+    gateway died must not take its new parent (init) for the gateway.
+    """
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     # Requests are already detected in parallel, one per worker; OpenCV's own threads on top
     # would only contend for the same cores.
     cv2.setNumThreads(1)
