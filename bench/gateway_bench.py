@@ -34,7 +34,7 @@ sys.path[:0] = [str(REPO), str(REPO / "services" / "api")]
 from tests.utils.http import metric_value  # noqa: E402
 from tests.utils.images import encode  # noqa: E402
 from tests.utils.scenes import make_scenes  # noqa: E402
-from tests.utils.servers import Gateway  # noqa: E402
+from tests.utils.servers import Gateway, child_pids  # noqa: E402
 
 from bench.detection_bench import match  # noqa: E402
 from emotion_api.faces import Box  # noqa: E402
@@ -95,9 +95,7 @@ def process_tree(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            with contextlib.suppress(FileNotFoundError):
-                todo.extend(int(child) for child in task.read_text().split())
+        todo.extend(child_pids(current))
     return found
 
 

@@ -10,23 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+from emotion_api.core.config import usable_cpus
 from tests.utils.http import assert_error, post_image
 from tests.utils.images import scene_png
-from tests.utils.servers import python_env
-
-
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found.update(int(child) for child in text)
-    return found
+from tests.utils.servers import child_pids, python_env
 
 
 def detection_workers(gateway) -> set[int]:
     """The gateway's children that run emotion_api's detection worker (multiprocessing spawn)."""
     workers = set()
-    for pid in children(gateway.process.popen.pid):
+    for pid in child_pids(gateway.process.popen.pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except FileNotFoundError:
@@ -48,7 +41,7 @@ def wait_for_workers(gateway, count: int, timeout_s: float = 60.0) -> set[int]:
 
 def test_one_worker_per_core_without_tensorflow(gateway):
     assert post_image(gateway.url, scene_png(3)).status_code == 200
-    workers = wait_for_workers(gateway, os.cpu_count() or 1)
+    workers = wait_for_workers(gateway, usable_cpus())
     for pid in workers:
         maps = Path(f"/proc/{pid}/maps").read_text()
         # The point of handing the MTCNN graphs over: a worker maps OpenCV, never TensorFlow.

@@ -72,6 +72,17 @@ def owns_port(pid: int, port: int) -> bool:
         return False
 
 
+def child_pids(pid: int) -> set[int]:
+    """The live children of process ``pid`` (none if it is gone), from /proc."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.update(int(child) for child in task.read_text().split())
+        except OSError:  # the thread ended while we looked
+            continue
+    return found
+
+
 def python_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a child: PYTHONPATH set, and none of the gateway's settings inherited."""
     from emotion_api.core.config import Settings
