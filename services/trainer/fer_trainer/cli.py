@@ -1,4 +1,4 @@
-"""Command line: `python -m fer_trainer {train,average,evaluate,export}`; see --help of each."""
+"""Command line: `python -m fer_trainer {train,average,ensemble,evaluate,export}`; see --help of each."""
 
 from __future__ import annotations
 
@@ -53,6 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     average.add_argument("--data", required=True, help="dataset whose train split gives the statistics")
     average.add_argument("--out", type=Path, required=True, help="the averaged .keras model")
 
+    ensemble = sub.add_parser(
+        "ensemble", help="combine trained models into one that averages their probabilities",
+        description="Writes one .keras model whose output is the mean of the members' class "
+                    "probabilities; export serves it like any single model, at the sum of the "
+                    "members' inference cost. A member is a .keras file or an exported version "
+                    "folder (ARCH:FOLDER for versions whose model card does not name the "
+                    "architecture, such as versions 1-5: vgg-lite:models/emotion/5).")
+    ensemble.add_argument("members", nargs="+", help=".keras files or version folders, two or more")
+    ensemble.add_argument("--out", type=Path, required=True, help="the ensemble's .keras model")
+
     evaluate = sub.add_parser("evaluate", help="write a report folder for a model on one split")
     evaluate.add_argument("--data", required=True)
     evaluate.add_argument("--split", default="val")
@@ -71,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .data import DatasetError
+    from .ensemble import MemberError
 
     try:
         if args.command == "train":
@@ -85,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             average_to_file(args.arch, args.checkpoints, load_split(args.data, "train").images, args.out)
             print(f"wrote {args.out}", flush=True)
             return 0
+        if args.command == "ensemble":
+            from .ensemble import ensemble_to_file
+            ensemble_to_file(args.members, args.out)
+            print(f"wrote {args.out}", flush=True)
+            return 0
         if args.command == "evaluate":
             from .evaluate import evaluate_to_folder
             evaluate_to_folder(args.model, args.data, args.split, args.out, args.run_dir)
@@ -92,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         from .export import export_with_report
         export_with_report(args.model, args.models, args.data, args.run_dir)
         return 0
-    except (DatasetError, FileExistsError) as err:
+    except (DatasetError, MemberError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -32,6 +32,8 @@ def load_predictor(model_path: Path, batch_size: int = 512) -> Predict:
             return serve(**{sig.INPUT_KEY: tf.constant(batch[..., None])})[sig.OUTPUT_KEY].numpy()
     else:
         import keras
+
+        from . import ensemble  # noqa: F401  (registers the ensemble's layer for loading)
         model = keras.models.load_model(model_path, compile=False)
 
         def run(batch):

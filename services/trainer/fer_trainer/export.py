@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import signature as sig
+from .ensemble import describe  # also registers the ensemble's layer, so its .keras files load
 from .labels import EMOTIONS, IMAGE_SIZE
 
 
@@ -98,7 +99,8 @@ def export(model: keras.Model, base: Path, warmup_faces: np.ndarray, card: dict 
             write_tflite(model, staging / sig.TFLITE_FILE)
         version = next_version(base)
         card = {"name": sig.MODEL_NAME, "version": version, "labels": list(EMOTIONS),
-                "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1], "input_dtype": "uint8", **(card or {})}
+                "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1], "input_dtype": "uint8", **describe(model),
+                **(card or {})}
         (assets / sig.MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
         if _before_publish is not None:
             _before_publish(staging, version)
