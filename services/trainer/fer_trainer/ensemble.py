@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Sequence
 
 import keras
-import numpy as np
 
 from . import architectures
 from . import signature as sig
 
 # Floor for the mean probability before the log: a class every member rules out entirely would
-# otherwise give -inf logits, which some runtimes (TFLite among them) turn into NaN.
+# otherwise give a -inf logit, and -inf minus -inf (as in a max-subtracting softmax) is NaN.
 _MIN_PROBABILITY = 1e-30
 
 
@@ -59,13 +58,13 @@ def from_version(folder: Path, arch: str | None = None) -> keras.Model:
         raise MemberError(f"{folder}: the model card names no architecture; pass one")
     if card.get("members"):
         raise MemberError(f"{folder} is an ensemble; give its members instead")
-    loaded = tf.saved_model.load(str(folder))  # held: the signature only references its variables
-    saved = _by_canonical_name({v.name.split(":")[0]: v.numpy()
-                                for v in loaded.signatures[sig.SERVING_SIGNATURE].variables})
     try:
         model = architectures.build(arch)
     except ValueError as err:
         raise MemberError(f"{folder}: {err}") from None
+    loaded = tf.saved_model.load(str(folder))  # held: the signature only references its variables
+    saved = _by_canonical_name({v.name.split(":")[0]: v.numpy()
+                                for v in loaded.signatures[sig.SERVING_SIGNATURE].variables})
     fresh = _by_canonical_name({w.path: w for w in model.weights})
     if set(fresh) != set(saved) or any(fresh[k].shape != saved[k].shape for k in fresh):
         raise MemberError(f"{folder} does not hold a {arch!r} model "
@@ -96,8 +95,10 @@ def _by_canonical_name(named: dict) -> dict:
 
 def load_member(spec: str) -> keras.Model:
     """`path.keras`, `VERSION_FOLDER`, or `ARCH:VERSION_FOLDER` for a version without an arch in its card."""
-    arch, _, path = spec.rpartition(":") if ":" in spec and not Path(spec).exists() else ("", "", spec)
-    path = Path(path)
+    arch, path = "", Path(spec)
+    if not path.exists() and ":" in spec:
+        arch, _, rest = spec.partition(":")
+        path = Path(rest)
     if path.is_dir():
         return from_version(path, arch or None)
     if path.is_file():
@@ -132,9 +133,3 @@ def ensemble_to_file(specs: Sequence[str], out: Path) -> keras.Model:
     save_atomically(model, out)
     return model
 
-
-def member_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Each member's probabilities, [members, N, 7]: to see what the ensemble adds."""
-    subs = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    x = images[..., None].astype(np.float32)
-    return np.stack([keras.ops.convert_to_numpy(keras.ops.softmax(m(x, training=False), axis=-1)) for m in subs])
