@@ -31,7 +31,7 @@ test: install system-deps
 	$(PY) -m pytest
 
 train: install
-	$(PY) -m fer_trainer train --data $(DATA) --run-dir $(RUN_DIR) --export $(if $(RESUME),--resume,)
+	$(PY) -m fer_trainer train --data $(DATA) --run-dir $(RUN_DIR) --cycles --export $(if $(RESUME),--resume,)
 
 FER_VENV := build/fer-venv
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .train import Recipe  # noqa: E402  (after the log-level variable, which TF reads on import)
+from .cycles import DEFAULT_CYCLES  # noqa: E402  (after the log-level variable, which TF reads on import)
+from .train import Recipe  # noqa: E402
 
 DEFAULT_MODELS = Path(os.environ.get("MODEL_BASE_PATH", "models/emotion"))
 
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=Path, required=True, help="checkpoints, history and run.json")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     train.add_argument("--export", action="store_true", help="evaluate on val and export the next version")
+    train.add_argument("--cycles", action="store_true",
+                       help=f"the default recipe: warm-restart cycles ({' + '.join(str(c.epochs) for c in DEFAULT_CYCLES)} "
+                            "epochs) in RUN_DIR/cycle-1, cycle-2, ...; they set the epochs, learning rate, warm-up, augmentation and seed, "
+                            "and --resume continues inside the cycle that stopped")
     train.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="model base path (default: %(default)s)")
     train.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke runs)")
     _add_recipe_args(train)
@@ -124,6 +129,13 @@ def _train(args) -> int:
     if args.limit:
         train = train.take(np.arange(min(args.limit, len(train))))
     print(f"train {len(train)} images, val {len(val)} images, recipe {recipe}", flush=True)
+    if args.cycles:
+        from .cycles import fit_cycles
+        from .export import export_with_report
+        final = fit_cycles(train, val, args.run_dir, recipe, resume=args.resume)
+        if args.export:
+            export_with_report(final, args.models, args.data, args.run_dir)
+        return 0
     fit(train, val, args.run_dir, recipe, resume=args.resume)
     if args.export:
         from .average import average_to_file
