@@ -61,7 +61,8 @@ def fit_cycles(train: Split, val: Split, run_dir: Path, base: Recipe, cycles: Se
         raise FileExistsError(f"{run_dir} holds an earlier run: pass --resume, or choose another --run-dir")
     start = base.init_from
     for index, cycle in enumerate(cycles):
-        folder, final = cycle_dir(run_dir, index), cycle_dir(run_dir, index) / "final.keras"
+        folder = cycle_dir(run_dir, index)
+        final = folder / "final.keras"
         recipe = replace(base, epochs=cycle.epochs, learning_rate=cycle.learning_rate,
                          warmup_epochs=cycle.warmup_epochs, augment=cycle.augment, seed=cycle.seed,
                          init_from=start, keep_epochs=True)
@@ -76,7 +77,7 @@ def fit_cycles(train: Split, val: Split, run_dir: Path, base: Recipe, cycles: Se
             average_to_file(recipe.arch, checkpoints, train.images, final)
         start = str(final)
     merge_histories(run_dir, len(cycles))
-    return cycle_dir(run_dir, len(cycles) - 1) / "final.keras"
+    return final
 
 
 def merge_histories(run_dir: Path, count: int) -> None:
