@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"the default recipe: warm-restart cycles ({' + '.join(str(c.epochs) for c in DEFAULT_CYCLES)} "
                             "epochs) in RUN_DIR/cycle-1, cycle-2, ...; they set the epochs, learning rate, warm-up, augmentation and seed, "
                             "and --resume continues inside the cycle that stopped")
+    train.add_argument("--cycle-seed", type=int, default=None,
+                       help="with --cycles: seed cycle K with CYCLE_SEED + K - 1 instead of the recipe's seeds, "
+                            "to train another member of the same recipe for an ensemble")
     train.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="model base path (default: %(default)s)")
     train.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke runs)")
     _add_recipe_args(train)
@@ -132,7 +135,7 @@ def _train(args) -> int:
     if args.cycles:
         from .cycles import fit_cycles
         from .export import export_with_report
-        final = fit_cycles(train, val, args.run_dir, recipe, resume=args.resume)
+        final = fit_cycles(train, val, args.run_dir, recipe, resume=args.resume, seed=args.cycle_seed)
         if args.export:
             export_with_report(final, args.models, args.data, args.run_dir)
         return 0

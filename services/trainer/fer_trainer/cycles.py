@@ -51,11 +51,12 @@ def _finished(folder: Path) -> bool:
 
 
 def fit_cycles(train: Split, val: Split, run_dir: Path, base: Recipe, cycles: Sequence[Cycle] = DEFAULT_CYCLES,
-               resume: bool = False) -> Path:
+               resume: bool = False, seed: int | None = None) -> Path:
     """Runs the cycles in run_dir/cycle-K and returns the last one's `final.keras`.
 
     `base` gives everything a cycle does not set (architecture, batch size, regularisation);
-    its `init_from`, if any, starts the first cycle.
+    its `init_from`, if any, starts the first cycle. `seed`, when given, seeds cycle K with
+    seed + K - 1 instead of the recipe's seeds: the same recipe, another ensemble member.
     """
     if cycle_dir(run_dir, 0).exists() and not resume:
         raise FileExistsError(f"{run_dir} holds an earlier run: pass --resume, or choose another --run-dir")
@@ -64,7 +65,8 @@ def fit_cycles(train: Split, val: Split, run_dir: Path, base: Recipe, cycles: Se
         folder = cycle_dir(run_dir, index)
         final = folder / "final.keras"
         recipe = replace(base, epochs=cycle.epochs, learning_rate=cycle.learning_rate,
-                         warmup_epochs=cycle.warmup_epochs, augment=cycle.augment, seed=cycle.seed,
+                         warmup_epochs=cycle.warmup_epochs, augment=cycle.augment,
+                         seed=cycle.seed if seed is None else seed + index,
                          init_from=start, keep_epochs=True)
         if not final.exists():
             if not _finished(folder):
