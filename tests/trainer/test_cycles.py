@@ -60,7 +60,7 @@ def test_cycles_chain_and_a_stopped_recipe_resumes_after_the_finished_cycle(slic
     assert merged["train_seconds"] == pytest.approx(sum(p["train_seconds"] for p in parts))
 
 
-def test_a_cycle_seed_reseeds_every_cycle_and_nothing_else(slice_dir, tmp_path):
+def test_a_cycle_seed_reseeds_every_cycle_and_early_stopping_never_cuts_one(slice_dir, tmp_path):
     train, val = load_split(slice_dir, "train"), load_split(slice_dir, "val")
     run = tmp_path / "run"
     short = Cycle(epochs=1, learning_rate=2e-3, warmup_epochs=0, augment=1.0, seed=1, average_last=1)
@@ -68,3 +68,5 @@ def test_a_cycle_seed_reseeds_every_cycle_and_nothing_else(slice_dir, tmp_path):
     recipes = json.loads((run / "run.json").read_text())["recipe"]
     assert [r["seed"] for r in recipes] == [50, 51]
     assert [(r["learning_rate"], r["augment"]) for r in recipes] == [(2e-3, 1.0), (7e-4, 0.7)]
+    # Early stopping never ends a cycle before the low-rate tail of its schedule.
+    assert [r["patience"] for r in recipes] == [1, 1]

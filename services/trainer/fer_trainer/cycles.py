@@ -67,7 +67,10 @@ def fit_cycles(train: Split, val: Split, run_dir: Path, base: Recipe, cycles: Se
         recipe = replace(base, epochs=cycle.epochs, learning_rate=cycle.learning_rate,
                          warmup_epochs=cycle.warmup_epochs, augment=cycle.augment,
                          seed=cycle.seed if seed is None else seed + index,
-                         init_from=start, keep_epochs=True)
+                         init_from=start, keep_epochs=True,
+                         # A cycle's gains come in its low-rate tail; early stopping ended the third
+                         # seed's second cycle at epoch 16 of 24 (README), handing on a mid-rate model.
+                         patience=cycle.epochs)
         if not final.exists():
             if not _finished(folder):
                 print(f"cycle {index + 1} of {len(cycles)}: {recipe}", flush=True)
