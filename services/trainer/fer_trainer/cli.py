@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--cycles", action="store_true",
                        help=f"the default recipe: warm-restart cycles ({' + '.join(str(c.epochs) for c in DEFAULT_CYCLES)} "
                             "epochs) in RUN_DIR/cycle-1, cycle-2, ...; they set the epochs, learning rate, warm-up, augmentation and seed, "
-                            "and --resume continues inside the cycle that stopped")
+                            "run every epoch (no early stopping), and --resume continues inside the cycle that stopped")
     train.add_argument("--cycle-seed", type=int, default=None,
                        help="with --cycles: seed cycle K with CYCLE_SEED + K - 1 instead of the recipe's seeds, "
                             "to train another member of the same recipe for an ensemble")
