@@ -28,6 +28,7 @@ CONFIGS = [  # (arch, jit_compile, batch_size, augment)
     ("vgg-lite", False, 64, 0.0),
     ("seed-cnn", False, 64, 1.0),
     ("seed-deep-cnn", False, 64, 1.0),
+    ("deep-cnn-context", False, 64, 1.0),
     ("resnet-se", False, 64, 1.0),
 ]
 
