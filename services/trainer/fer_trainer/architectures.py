@@ -55,22 +55,30 @@ def seed_cnn() -> keras.Model:
     return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="seed_cnn")
 
 
-@register("seed-deep-cnn")
-def seed_deep_cnn() -> keras.Model:
-    inputs, x = _inputs()
+def _deep_cnn_stem(x):
     x = _conv_bn(x, 32)
     x = _conv_bn(x, 64)
     x = layers.MaxPooling2D()(x)
     for filters in (128, 256):
         x = _conv_bn(x, filters)
         x = layers.MaxPooling2D()(x)
+    return x
+
+
+def _deep_cnn_head(inputs, x, name):
     x = layers.Flatten()(x)
     for units in (256, 128):
         x = layers.Dense(units, use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
         x = layers.Dropout(0.25)(x)
-    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="seed_deep_cnn")
+    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name=name)
+
+
+@register("seed-deep-cnn")
+def seed_deep_cnn() -> keras.Model:
+    inputs, x = _inputs()
+    return _deep_cnn_head(inputs, _deep_cnn_stem(x), "seed_deep_cnn")
 
 
 def _squeeze_excite(x, ratio=16):
@@ -139,21 +147,10 @@ def deep_cnn_context() -> keras.Model:
     CPU time, is unchanged.
     """
     inputs, x = _inputs()
-    x = _conv_bn(x, 32)
-    x = _conv_bn(x, 64)
-    x = layers.MaxPooling2D()(x)
-    for filters in (128, 256):
-        x = _conv_bn(x, filters)
-        x = layers.MaxPooling2D()(x)
+    x = _deep_cnn_stem(x)
     x = _conv_bn(x, 256)
     x = _conv_bn(x, 256)
-    x = layers.Flatten()(x)
-    for units in (256, 128):
-        x = layers.Dense(units, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-        x = layers.Dropout(0.25)(x)
-    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="deep_cnn_context")
+    return _deep_cnn_head(inputs, x, "deep_cnn_context")
 
 
 # Measured on val (README, model card): seed-deep-cnn led at the small budget of `make bench-arch`
