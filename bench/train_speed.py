@@ -3,8 +3,9 @@
     make bench-train            # or: python bench/train_speed.py --data DIR [--steps 30]
 
 Prints images/s (and the implied seconds per 28,709-image epoch) for architecture, XLA on/off,
-batch size and augmentation on/off. The trainer's defaults (vgg-lite, no XLA, batch 64) come
-from this table: on the 2-core development machine XLA was 3.5x slower, batch 128 no faster.
+batch size and augmentation on/off. The trainer's speed settings (no XLA, batch 64) come from
+this table: on the 2-core development machine XLA was 3.5x slower, batch 128 no faster. The
+architecture rows set the epochs each one gets at equal wall-clock (README, model card).
 """
 
 from __future__ import annotations
