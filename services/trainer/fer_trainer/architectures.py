@@ -155,6 +155,6 @@ def deep_cnn_context() -> keras.Model:
 
 # Measured on val (README, model card), each with the default two-cycle recipe (50 epochs):
 # deep-cnn-context 67.1 % (flip TTA 68.8 %) against seed-deep-cnn's 66.7, 66.4 and 65.7 % over
-# three seeds (TTA 67.4 % at best), at about 85 % of its images/s; seed-deep-cnn had beaten
-# vgg-lite, and led seed-cnn and resnet-se at `make bench-arch`'s small budget.
+# three seeds (TTA 67.4 % at best), at about 85 % of its images/s. seed-cnn and resnet-se, too
+# slow here for 50 epochs, scored 61.6 and 62.4 % given the 63 min of its first cycle (66.1 %).
 DEFAULT_ARCH = "deep-cnn-context"
