@@ -39,15 +39,28 @@ def fer_dir() -> Path:
     return FER_DIR
 
 
+def shipped_versions() -> list[int]:
+    """Complete versions under models/emotion, by the rule Serving, the gateway and the tool share."""
+    return sorted(int(p.name) for p in MODELS.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file())
+
+
+def newest_shipped() -> int:
+    versions = shipped_versions()
+    assert versions, f"no complete model version under {MODELS}"
+    return versions[-1]
+
+
 def make_model_base(root: Path) -> Path:
-    """Versions 1 and 2 (real copies of the shipped SavedModel), plus two half-written folders
-    that nothing may ever load: a trainer staging folder and a version without saved_model.pb."""
+    """Versions 1 and 2 (real copies of the newest shipped SavedModel: old folders get pruned),
+    plus two half-written folders that nothing may ever load: a trainer staging folder and a
+    version without saved_model.pb."""
     base = root / "emotion"
     base.mkdir(parents=True)
+    source = MODELS / str(newest_shipped())
     for version in (1, 2):
-        shutil.copytree(MODELS / "1", base / str(version))
-    shutil.copytree(MODELS / "1", base / ".staging-abc123")
-    shutil.copytree(MODELS / "1" / "variables", base / "3" / "variables")
+        shutil.copytree(source, base / str(version))
+    shutil.copytree(source, base / ".staging-abc123")
+    shutil.copytree(source / "variables", base / "3" / "variables")
     return base
 
 

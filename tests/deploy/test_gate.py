@@ -65,7 +65,7 @@ def test_canary_needs_a_verdict_against_the_current_stable(rollout):
     with pytest.raises(GateMissing, match="has not been through"):
         rollout.canary(1, 0.1)
     # A passing verdict for 2, but judged against 1: stable moved on since.
-    save_verdict(rollout.base, judge(2, 1, {2: SCORES, 1: SCORES}, "accuracy", 0.01))
+    save_verdict(rollout.gate_dir, judge(2, 1, {2: SCORES, 1: SCORES}, "accuracy", 0.01))
     with pytest.raises(GateMissing, match="stable is now 3"):
         rollout.canary(2, 0.1)
 

@@ -25,7 +25,7 @@ def test_half_written_versions_are_never_offered(model_base):
 
 
 def test_missing_state_file_means_newest_is_stable(model_base):
-    state = load_state(model_base / "rollout.json", model_base)
+    state = load_state(model_base / "rollout.json", lambda: newest_version(model_base))
     assert (state.stable, state.canary, state.previous_stable) == (2, None, ())
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .state import RolloutState, save_state
+from .versions import newest_version
 
 Log = Callable[[str], None]
 
@@ -17,10 +18,18 @@ class Backend(Protocol):
 
     def apply(self, new: RolloutState, state_path: Path, log: Log) -> RolloutState: ...
 
+    def default_stable(self, model_base: Path) -> int:
+        """What the gateway serves while no state file exists."""
+        ...
+
 
 class EmbeddedBackend:
     """The gateway loads every version the state names itself, before routing to it."""
     name = "embedded"
+
+    def default_stable(self, model_base: Path) -> int:
+        # The embedded gateway routes to the newest version it loaded (rollout_state.py's contract).
+        return newest_version(model_base)
 
     def apply(self, new: RolloutState, state_path: Path, log: Log) -> RolloutState:
         saved = save_state(state_path, new)

@@ -2,8 +2,9 @@
 
 Both versions are scored on the same validation images with the trainer's own evaluation code, so
 the gate and the training report cannot disagree about what "accuracy" means. The verdict is kept
-in `<model base>/.rollout/gate-<N>.json` (a hidden name: nothing treats it as a version), and
-`canary` refuses a version without a passing verdict against the current stable.
+in `<gate dir>/gate-<N>.json` (ROLLOUT_GATE_DIR; by default `<model base>/.rollout`, a hidden name
+that nothing treats as a version), and `canary` refuses a version without a passing verdict against
+the current stable.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import numpy as np
 from .errors import GateMissing, GateRefused
 from .state import write_atomic
 from .versions import require_version
-
-GATE_DIR = ".rollout"
 
 
 @dataclass(frozen=True)
@@ -69,18 +68,18 @@ def judge(candidate: int, baseline: int, metrics: dict[int, dict], metric: str, 
                        passed, reason, datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
-def verdict_path(model_base: Path, version: int) -> Path:
-    return model_base / GATE_DIR / f"gate-{version}.json"
+def verdict_path(gate_dir: Path, version: int) -> Path:
+    return gate_dir / f"gate-{version}.json"
 
 
-def save_verdict(model_base: Path, verdict: GateVerdict) -> Path:
-    path = verdict_path(model_base, verdict.candidate)
+def save_verdict(gate_dir: Path, verdict: GateVerdict) -> Path:
+    path = verdict_path(gate_dir, verdict.candidate)
     write_atomic(path, json.dumps(asdict(verdict), indent=2) + "\n")
     return path
 
 
-def require_passed(model_base: Path, version: int, stable: int) -> GateVerdict:
-    path = verdict_path(model_base, version)
+def require_passed(gate_dir: Path, version: int, stable: int) -> GateVerdict:
+    path = verdict_path(gate_dir, version)
     if not path.exists():
         raise GateMissing(f"version {version} has not been through the evaluation gate; "
                           f"run `candidate {version}` first")

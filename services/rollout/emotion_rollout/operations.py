@@ -23,9 +23,10 @@ class Rollout:
         self.log = log
         self.base: Path = settings.model_base_path
         self.state_path: Path = settings.state_path()
+        self.gate_dir: Path = settings.gate_dir()
 
     def state(self) -> RolloutState:
-        return load_state(self.state_path, self.base)
+        return load_state(self.state_path, lambda: self.backend.default_stable(self.base))
 
     def status(self) -> dict:
         return {"state": self.state().as_json(), "versions": complete_versions(self.base),
@@ -41,7 +42,7 @@ class Rollout:
         self.log(f"evaluating version {version} against stable {stable} on {data or s.rollout_data}")
         metrics = gate.evaluate_versions(self.base, [version, stable], data or s.rollout_data, limit)
         verdict = gate.judge(version, stable, metrics, s.rollout_eval_metric, s.rollout_eval_margin)
-        gate.save_verdict(self.base, verdict)
+        gate.save_verdict(self.gate_dir, verdict)
         if not verdict.passed:
             raise GateRefused(f"refused: {verdict.reason}")
         self.log(f"accepted: {verdict.reason}")
@@ -51,7 +52,7 @@ class Rollout:
         require_version(self.base, version)
         current = self.state()
         if not skip_gate:
-            gate.require_passed(self.base, version, current.stable)
+            gate.require_passed(self.gate_dir, version, current.stable)
         weight = self.settings.rollout_canary_weight if weight is None else weight
         return self._apply(transitions.start_canary(current, version, weight))
 

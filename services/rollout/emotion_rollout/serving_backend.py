@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .backends import Log
+from .errors import ServingError
 from .serving_client import ServingClient
 from .serving_config import loaded_versions, model_entry, read_config, with_versions_and_labels, write_config
 from .state import RolloutState, save_state
@@ -25,6 +26,15 @@ class ServingBackend:
         self._config_path = config_path
         self._model = model
         self._timeout = load_timeout_s
+
+    def default_stable(self, model_base: Path) -> int:
+        """The version Serving answers a request without label or version with: the highest it
+        loads. Not the newest folder on disk: an export the trainer just wrote is not served until
+        it has been through candidate, canary and promote."""
+        versions = loaded_versions(model_entry(read_config(self._config_path), self._model))
+        if not versions:
+            raise ServingError(f"{self._config_path} names no specific version of {self._model!r}")
+        return max(versions)
 
     def _push(self, config, log: Log, what: str) -> None:
         # File first, so Serving's own periodic poll of the file agrees with what we push.

@@ -17,6 +17,9 @@ class RolloutSettings(BaseSettings):
     model_base_path: Path = Path("models/emotion")
     # Empty means <model_base_path>/rollout.json, the gateway's default too.
     rollout_state_path: Path | None = None
+    # Empty means <model_base_path>/.rollout. Deployments point this and the state file at a
+    # writable place of their own, so the tool never needs write access to the model versions.
+    rollout_gate_dir: Path | None = None
     rollout_backend: Literal["embedded", "serving"] = "embedded"
     serving_model_config: Path = Path("deploy/serving/models.config")
     serving_address: str = "localhost:8500"
@@ -30,6 +33,9 @@ class RolloutSettings(BaseSettings):
 
     def state_path(self) -> Path:
         return self.rollout_state_path or self.model_base_path / "rollout.json"
+
+    def gate_dir(self) -> Path:
+        return self.rollout_gate_dir or self.model_base_path / ".rollout"
 
 
 @lru_cache

@@ -12,8 +12,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-
-from .versions import newest_version
+from typing import Callable
 
 # How many earlier stable versions are remembered for rollback; older ones are forgotten.
 HISTORY = 10
@@ -51,10 +50,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def load_state(path: Path, model_base: Path) -> RolloutState:
-    """The saved state, or the contract's default: newest complete version stable, no canary."""
+def load_state(path: Path, default_stable: Callable[[], int]) -> RolloutState:
+    """The saved state, or with no file the version the backend serves by default, no canary."""
     if not path.exists():
-        return RolloutState(stable=newest_version(model_base))
+        return RolloutState(stable=default_stable())
     data = json.loads(path.read_text())
     return RolloutState(
         stable=int(data["stable"]),
