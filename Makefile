@@ -10,7 +10,7 @@ DATA ?= ../shared/datasets/fer2013
 RUN_DIR ?= build/runs/default
 export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
 
-.PHONY: install system-deps run test train evaluate export bench bench-train bench-detect bench-arch rollout-% clean
+.PHONY: install system-deps lint-tools run test train evaluate export bench bench-train bench-detect bench-arch rollout-% clean
 
 # The venv is rebuilt whenever the lock file changes; pip fails loudly on any missing pin.
 $(VENV)/.installed: requirements/lock.txt
@@ -27,11 +27,21 @@ system-deps:
 run: install
 	$(PY) -m uvicorn emotion_api.main:app --host $(HOST) --port $(PORT)
 
-test: install system-deps
+test: install system-deps lint-tools
 	$(PY) -m pytest
 
 train: install
 	$(PY) -m fer_trainer train --data $(DATA) --run-dir $(RUN_DIR) --cycles --export $(if $(RESUME),--resume,)
+
+LINT_VENV := build/lint-venv
+
+# hadolint and checkov (tests/deploy/test_lint.py) in their own venv: checkov's pins conflict with the lock.
+$(LINT_VENV)/.installed: requirements/lint.txt
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements/lint.txt
+	touch $@
+
+lint-tools: $(LINT_VENV)/.installed
 
 FER_VENV := build/fer-venv
 
