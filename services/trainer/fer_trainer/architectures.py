@@ -55,19 +55,19 @@ def seed_cnn() -> keras.Model:
     return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="seed_cnn")
 
 
-def _deep_cnn_stem(x):
-    x = _conv_bn(x, 32)
-    x = _conv_bn(x, 64)
+def _deep_cnn_stem(x, width=1.0):
+    x = _conv_bn(x, int(32 * width))
+    x = _conv_bn(x, int(64 * width))
     x = layers.MaxPooling2D()(x)
     for filters in (128, 256):
-        x = _conv_bn(x, filters)
+        x = _conv_bn(x, int(filters * width))
         x = layers.MaxPooling2D()(x)
     return x
 
 
-def _deep_cnn_head(inputs, x, name):
+def _deep_cnn_head(inputs, x, name, units=(256, 128)):
     x = layers.Flatten()(x)
-    for units in (256, 128):
+    for units in units:
         x = layers.Dense(units, use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
@@ -151,6 +151,31 @@ def deep_cnn_context() -> keras.Model:
     x = _conv_bn(x, 256)
     x = _conv_bn(x, 256)
     return _deep_cnn_head(inputs, x, "deep_cnn_context")
+
+
+def _deep_cnn_context(width: float, name: str) -> keras.Model:
+    inputs, x = _inputs()
+    x = _deep_cnn_stem(x, width)
+    x = _conv_bn(x, int(256 * width))
+    x = _conv_bn(x, int(256 * width))
+    return _deep_cnn_head(inputs, x, name)
+
+
+@register("deep-cnn-context-s")
+def deep_cnn_context_s() -> keras.Model:
+    """deep-cnn-context at three quarters of its width: a distillation student.
+
+    Multiply-adds scale with the square of the width (every conv but the first has both its
+    inputs and outputs narrowed), so 0.75 keeps 56 % of them: under 100 M per face.
+    """
+    return _deep_cnn_context(0.75, "deep_cnn_context_s")
+
+
+@register("deep-cnn-context-xs")
+def deep_cnn_context_xs() -> keras.Model:
+    """deep-cnn-context at half its width (a quarter of its multiply-adds): the small end of the
+    accuracy-cost frontier."""
+    return _deep_cnn_context(0.5, "deep_cnn_context_xs")
 
 
 # Measured on val (README, model card), each with the default two-cycle recipe (50 epochs):

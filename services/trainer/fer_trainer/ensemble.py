@@ -119,6 +119,8 @@ def build_ensemble(members: Sequence[keras.Model]) -> keras.Model:
 
 def describe(model: keras.Model) -> dict:
     """The model card's `arch` (and `members`, for an ensemble) of a model built here."""
+    if model.name.startswith("calibrated_"):  # calibrate.with_calibration's wrapper: describe what it wraps
+        model = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     subs = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
     if model.name != "ensemble" or not subs:
         return {"arch": model.name.replace("_", "-")}

@@ -45,17 +45,35 @@ def load_predictor(model_path: Path, batch_size: int = 512) -> Predict:
 
 
 def tflite_predictor(path: Path) -> Predict:
+    """Float or int8 TFLite: an int8 model's uint8 input is quantised, so raw pixels are mapped
+    through its (scale, zero point) first."""
     import tensorflow as tf
 
     interpreter = tf.lite.Interpreter(model_path=str(path))
     runner = interpreter.get_signature_runner()
     (input_key,) = interpreter.get_signature_list()["serving_default"]["inputs"]
+    detail = runner.get_input_details()[input_key]
+    scale, zero = detail["quantization"]
+
+    def to_input(batch: np.ndarray) -> np.ndarray:
+        if not scale:
+            return batch
+        return np.clip(np.round(batch / scale + zero), 0, 255).astype(detail["dtype"])
 
     def predict(images: np.ndarray) -> np.ndarray:
         # The converter names the single output itself, so take it whatever its key.
-        return np.concatenate([next(iter(runner(**{input_key: images[i:i + 1, ..., None]}).values()))
+        return np.concatenate([next(iter(runner(**{input_key: to_input(images[i:i + 1, ..., None])}).values()))
                                for i in range(len(images))])
     return predict
+
+
+def tflite_check(path: Path, images: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> dict:
+    """Accuracy of a TFLite copy and its agreement with the SavedModel's probabilities."""
+    lite_probs = tflite_predictor(path)(images)
+    return {"accuracy": float((lite_probs.argmax(1) == labels).mean()),
+            "top1_agreement": float((lite_probs.argmax(1) == reference.argmax(1)).mean()),
+            "max_abs_diff": float(np.abs(lite_probs - reference).max()),
+            "file_bytes": path.stat().st_size}
 
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
@@ -132,10 +150,11 @@ def _report_md(metrics: dict, split: str) -> str:
         lines += ["", "## Training", "", f"- recipe: `{json.dumps(t.get('recipe', {}))}`",
                   f"- epochs: {t.get('epochs_done')}, wall time: {t.get('train_seconds', 0) / 60:.1f} min, "
                   f"mean throughput: {t.get('mean_images_per_s', 0):.0f} images/s (training + validation, this CPU)"]
-    if "tflite" in metrics:
-        t = metrics["tflite"]
-        lines += ["", "## TFLite", "", f"- accuracy {t['accuracy']:.4f}, same top-1 as the SavedModel on "
-                  f"{t['top1_agreement']:.2%} of images, max |Δp| {t['max_abs_diff']:.2e}"]
+    for key, name in (("tflite", "float16 weights"), ("tflite_int8", "full-integer int8")):
+        if key in metrics:
+            t = metrics[key]
+            lines += ["", f"## TFLite, {name}", "", f"- accuracy {t['accuracy']:.4f}, same top-1 as the SavedModel on "
+                      f"{t['top1_agreement']:.2%} of images, max |Δp| {t['max_abs_diff']:.2e}"]
     lines += ["", "![confusion matrix](confusion_matrix.png)"]
     if "training" in metrics:
         lines += ["", "![learning curves](learning_curves.png)"]
@@ -148,12 +167,9 @@ def evaluate_to_folder(model_path: Path, data: str, split: str, out: Path, run_d
     metrics, probs = evaluate(load_predictor(Path(model_path)), data_split.images, data_split.labels)
     if version is not None:
         metrics["version"] = version
-    tflite = Path(model_path) / sig.TFLITE_FILE
-    if tflite.exists():
-        lite_probs = tflite_predictor(tflite)(data_split.images)
-        metrics["tflite"] = {"accuracy": float((lite_probs.argmax(1) == data_split.labels).mean()),
-                             "top1_agreement": float((lite_probs.argmax(1) == probs.argmax(1)).mean()),
-                             "max_abs_diff": float(np.abs(lite_probs - probs).max())}
+    for key, name in (("tflite", sig.TFLITE_FILE), ("tflite_int8", sig.TFLITE_INT8_FILE)):
+        if (Path(model_path) / name).exists():
+            metrics[key] = tflite_check(Path(model_path) / name, data_split.images, data_split.labels, probs)
     out.mkdir(parents=True, exist_ok=True)
     history = read_history(run_dir)
     if history:

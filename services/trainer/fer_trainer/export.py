@@ -20,6 +20,7 @@ import tensorflow as tf
 from . import signature as sig
 from .ensemble import describe  # also registers the ensemble's layer, so its .keras files load
 from .labels import EMOTIONS, IMAGE_SIZE
+from .tflite import write_float16
 
 
 def existing_versions(base: Path) -> list[int]:
@@ -68,18 +69,6 @@ def _write_warmup(path: Path, faces: np.ndarray) -> None:
             writer.write(log.SerializeToString())
 
 
-def write_tflite(model: keras.Model, out: Path) -> None:
-    """Same contract as serving_default (uint8 in, probabilities out).
-
-    Converted from a Keras wrapper rather than from the SavedModel: the converter drops the
-    weights of a Keras 3 model held inside a tf.Module and yields NaNs.
-    """
-    pixels = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), dtype="uint8", name=sig.INPUT_KEY)
-    probs = keras.layers.Softmax(name=sig.OUTPUT_KEY)(model(keras.ops.cast(pixels, "float32")))
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(pixels, probs))
-    out.write_bytes(converter.convert())
-
-
 def export(model: keras.Model, base: Path, warmup_faces: np.ndarray, card: dict | None = None,
            tflite: bool = True, _before_publish=None) -> Path:
     """Exports `model` as version N+1 under `base` and returns its folder."""
@@ -96,7 +85,7 @@ def export(model: keras.Model, base: Path, warmup_faces: np.ndarray, card: dict 
         (assets / sig.LABELS_FILE).write_text("\n".join(EMOTIONS) + "\n")
         _write_warmup(staging / sig.WARMUP_FILE, warmup_faces.astype(np.uint8))
         if tflite:
-            write_tflite(model, staging / sig.TFLITE_FILE)
+            write_float16(model, staging / sig.TFLITE_FILE)
         version = next_version(base)
         card = {"name": sig.MODEL_NAME, "version": version, "labels": list(EMOTIONS),
                 "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1], "input_dtype": "uint8", **describe(model),
@@ -114,29 +103,74 @@ def export(model: keras.Model, base: Path, warmup_faces: np.ndarray, card: dict 
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: Path | None) -> Path:
-    """The CLI's export: warm-up from real val faces, val report and TFLite check in the version."""
+def _faces_per_second(version: Path, faces: np.ndarray, batch: int = 32, rounds: int = 5) -> float:
+    """SavedModel throughput at the gateway's batch size on this machine (best of a few rounds)."""
+    import time
+
+    serve = tf.saved_model.load(str(version)).signatures[sig.SERVING_SIGNATURE]
+    x = tf.constant(np.resize(faces, (batch, IMAGE_SIZE, IMAGE_SIZE))[..., None])
+    serve(**{sig.INPUT_KEY: x})
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        serve(**{sig.INPUT_KEY: x})
+        best = min(best, time.perf_counter() - start)
+    return batch / best
+
+
+def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: Path | None,
+                       calibration: str = "auto", int8: bool = False, command: str | None = None) -> Path:
+    """The CLI's export: warm-up from real val faces, calibration fitted on val (folded into the
+    model), val report, TFLite checks, cost and the model card, all inside the version."""
+    from . import calibrate
+    from .costs import describe_cost
     from .data import load_split
+    from .model_card import write_model_card
 
     model = keras.models.load_model(keras_path, compile=False)  # no optimizer slots in the export
-    faces = load_split(data, "val").images[:8] if data else np.full((4, IMAGE_SIZE, IMAGE_SIZE), 128, np.uint8)
+    card = {**describe(model), **describe_cost(model)}
+    if command:
+        card["command"] = command
+    val = load_split(data, "val") if data else None
+    faces = val.images[:8] if data else np.full((4, IMAGE_SIZE, IMAGE_SIZE), 128, np.uint8)
+    fitted, raw_probs = None, None
+    if val is not None and calibration != "none":
+        raw_probs = tf.nn.softmax(model.predict(val.images[..., None].astype(np.float32), batch_size=256,
+                                                verbose=0)).numpy()
+        fitted = calibrate.calibrate(raw_probs, val.labels, calibration)
+        model = calibrate.with_calibration(model, fitted)
+        card["calibration"] = {k: fitted[k] for k in ("method", "temperature", "class_scale", "class_bias") if k in fitted}
+        card["uncertain_threshold"] = fitted["uncertain"]["threshold"]
 
     def add_report(staging: Path, version: int) -> None:
+        report = staging / sig.REPORT_DIR
+        if data and int8:
+            from .tflite import write_int8
+            write_int8(model, load_split(data, "train").images, staging / sig.TFLITE_INT8_FILE)
+        metrics = None
         if data:
             from .evaluate import evaluate_to_folder
-            metrics = evaluate_to_folder(staging, data, "val", staging / sig.REPORT_DIR, run_dir, version=version)
-            card_path = staging / "assets" / sig.MODEL_CARD_FILE
-            card = json.loads(card_path.read_text())
-            card["val"] = {k: metrics[k]["accuracy"] for k in ("plain", "flip_tta")}
-            card["val_macro_f1"] = metrics["plain"]["macro_f1"]
-            card_path.write_text(json.dumps(card, indent=2))
+            if fitted is not None:
+                calibrate.write_report(fitted, raw_probs, val.labels, report)
+            metrics = evaluate_to_folder(staging, data, "val", report, run_dir, version=version)
+            if fitted is not None:
+                metrics["calibration"] = fitted
+                (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        card_path = staging / "assets" / sig.MODEL_CARD_FILE
+        saved_card = json.loads(card_path.read_text())
+        saved_card["faces_per_s"] = round(_faces_per_second(staging, faces), 1)
+        if metrics:
+            saved_card["val"] = {k: metrics[k]["accuracy"] for k in ("plain", "flip_tta")}
+            saved_card["val_macro_f1"] = metrics["plain"]["macro_f1"]
+        card_path.write_text(json.dumps(saved_card, indent=2))
         if run_dir is not None:
             # Provenance: the recipe, timings and per-epoch history travel with the version.
             for name in ("run.json", "history.csv"):
                 if (run_dir / name).exists():
-                    (staging / sig.REPORT_DIR).mkdir(exist_ok=True)
-                    shutil.copy(run_dir / name, staging / sig.REPORT_DIR / name)
+                    report.mkdir(exist_ok=True)
+                    shutil.copy(run_dir / name, report / name)
+        write_model_card(staging)
 
-    target = export(model, base, faces, _before_publish=add_report)
+    target = export(model, base, faces, card=card, _before_publish=add_report)
     print(f"exported version {target.name} to {target}", flush=True)
     return target

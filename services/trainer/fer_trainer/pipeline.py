@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from . import camera as camera_degrade
 from .augment import make_augmenter
 from .labels import NUM_CLASSES
 
@@ -28,8 +29,14 @@ def mix(x: tf.Tensor, y: tf.Tensor, alpha: float, seed: tf.Tensor) -> tuple[tf.T
     return x, y
 
 
+def _as_targets(y: tf.Tensor) -> tf.Tensor:
+    """Integer labels become one-hot rows; float rows (distillation targets) pass unchanged."""
+    return tf.one_hot(y, NUM_CLASSES) if y.dtype.is_integer else tf.cast(y, tf.float32)
+
+
 def train_dataset(images, labels, batch_size: int, seed: int, augment_strength: float,
-                  mixup: float = 0.0) -> tf.data.Dataset:
+                  mixup: float = 0.0, camera: float = 0.0) -> tf.data.Dataset:
+    """``labels`` are class indices [N] or target rows [N, K] (distill.targets)."""
     augmenter = make_augmenter(seed, augment_strength) if augment_strength > 0 else None
 
     def prepare(step, batch):
@@ -37,7 +44,10 @@ def train_dataset(images, labels, batch_size: int, seed: int, augment_strength: 
         x = tf.cast(x, tf.float32)
         if augmenter is not None:
             x = tf.clip_by_value(augmenter(x, training=True), 0.0, 255.0)
-        y = tf.one_hot(y, NUM_CLASSES)
+        if camera > 0:
+            # Offset from mixup's seed stream so the two never draw the same numbers.
+            x = camera_degrade.degrade(x, tf.stack([tf.cast(seed, tf.int64) + 7919, step]), camera)
+        y = _as_targets(y)
         if mixup > 0:
             x, y = mix(x, y, mixup, tf.stack([tf.cast(seed, tf.int64), step]))
         return x, y
@@ -50,4 +60,4 @@ def train_dataset(images, labels, batch_size: int, seed: int, augment_strength: 
 
 def eval_dataset(images, labels, batch_size: int) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((_to_model_input(images), labels)).batch(batch_size)
-    return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.one_hot(y, NUM_CLASSES))).prefetch(tf.data.AUTOTUNE)
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32), _as_targets(y))).prefetch(tf.data.AUTOTUNE)

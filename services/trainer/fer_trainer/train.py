@@ -49,6 +49,14 @@ class Recipe:
     init_from: str = ""
     # Keep each epoch's weights as epoch-NNN.weights.h5, the input of `fer_trainer average`.
     keep_epochs: bool = False
+    # Camera degradations (camera.py: downscale, blur, JPEG, gamma, occlusion); 0 = off.
+    camera: float = 0.0
+    # Distillation (distill.py): a version folder or .keras file whose probabilities the student
+    # learns, with flip TTA or not, at this temperature and weight of the soft term.
+    teacher: str = ""
+    teacher_tta: bool = True
+    temperature: float = 2.0
+    distill_weight: float = 0.7
 
 
 def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
@@ -88,10 +96,17 @@ def build_model(recipe: Recipe, steps_per_epoch: int) -> keras.Model:
 
 
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
+    if recipe.teacher:
+        from .distill import DistillationLoss, label_accuracy
+        loss = DistillationLoss(recipe.temperature, recipe.distill_weight, recipe.label_smoothing)
+        metrics = [keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy")]
+    else:
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing)
+        metrics = ["accuracy"]
     model.compile(
         optimizer=keras.optimizers.AdamW(_learning_rate(recipe, steps_per_epoch), weight_decay=recipe.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing),
-        metrics=["accuracy"],
+        loss=loss,
+        metrics=metrics,
         jit_compile=recipe.jit_compile,
     )
     return model
@@ -198,10 +213,19 @@ def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = 
     ]
     if recipe.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-6))
+    train_targets, val_targets = train.labels, val.labels
+    if recipe.teacher:
+        from .distill import targets, teacher_probabilities
+        if recipe.class_weight != "none":
+            raise ValueError("class weights apply to labels, not to a teacher's probabilities: use one or the other")
+        train_targets = targets(teacher_probabilities(recipe.teacher, train.images, recipe.teacher_tta, run_dir),
+                                train.labels)
+        # Val is scored against its labels only; its "teacher" half is the label too.
+        val_targets = targets(np.eye(NUM_CLASSES, dtype=np.float32)[val.labels], val.labels)
     model.fit(
-        train_dataset(train.images, train.labels, recipe.batch_size, recipe.seed + initial_epoch, recipe.augment,
-                      recipe.mixup),
-        validation_data=eval_dataset(val.images, val.labels, 256),
+        train_dataset(train.images, train_targets, recipe.batch_size, recipe.seed + initial_epoch, recipe.augment,
+                      recipe.mixup, recipe.camera),
+        validation_data=eval_dataset(val.images, val_targets, 256),
         epochs=recipe.epochs,
         initial_epoch=initial_epoch,
         class_weight=class_weights(train.labels, recipe.class_weight),

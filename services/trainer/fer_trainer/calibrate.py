@@ -1,0 +1,210 @@
+"""Calibrated confidence: temperature scaling fitted on val and folded into the exported model.
+
+A model trained with label smoothing, and an ensemble's averaged probabilities, are not
+calibrated: nothing makes a confidence of 0.9 right nine times in ten. Temperature scaling
+(Guo et al., 2017) divides the logits by one scalar T fitted to minimise the negative
+log-likelihood on held-out labelled faces; it never changes the top-1 answer. The exported
+SavedModel applies it inside `serving_default`, so Serving, the embedded backend and TFLite all
+return calibrated probabilities with nothing new on their side.
+
+Because the same val images fit T and measure it, the report also gives a 2-fold figure: T
+fitted on one half of val and measured on the other, both ways, averaged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+from scipy.optimize import minimize, minimize_scalar
+
+ECE_BINS = 15
+UNCERTAIN_TARGET_ACCURACY = 0.80  # accuracy required of the faces *not* flagged uncertain
+SPLIT_SEED = 2020
+# Vector scaling must lower held-out NLL by this much, and cost at most this much accuracy,
+# to be preferred over the one-parameter method.
+VECTOR_MIN_NLL_GAIN = 0.01
+VECTOR_MAX_ACCURACY_LOSS = 0.002
+_EPS = 1e-7
+
+
+def _log(probs: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(probs, _EPS))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def scale(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T): the same as dividing the logits by T, for any model's probabilities."""
+    return _softmax(_log(probs) / temperature)
+
+
+def apply(probs: np.ndarray, params: dict) -> np.ndarray:
+    """Probabilities after a fitted calibration (`class_scale`, `class_bias` per class)."""
+    return _softmax(_log(probs) * np.asarray(params["class_scale"]) + np.asarray(params["class_bias"]))
+
+
+def nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-_log(probs[np.arange(len(labels)), labels]).mean())
+
+
+def ece(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: the gap between confidence and accuracy, bin-weighted."""
+    conf, correct = probs.max(1), probs.argmax(1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            total += inside.mean() * abs(conf[inside].mean() - correct[inside].mean())
+    return float(total)
+
+
+def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
+    result = minimize_scalar(lambda log_t: nll(scale(probs, float(np.exp(log_t))), labels),
+                             bounds=(-3.0, 3.0), method="bounded")
+    return float(np.exp(result.x))
+
+
+def fit_vector(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    log_p, k = _log(probs), probs.shape[1]
+    rows = np.arange(len(labels))
+
+    def loss(theta):
+        z = log_p * theta[:k] + theta[k:]
+        z = z - z.max(1, keepdims=True)
+        return float((np.log(np.exp(z).sum(1)) - z[rows, labels]).mean())
+
+    theta = minimize(loss, np.r_[np.ones(k), np.zeros(k)], method="L-BFGS-B").x
+    return theta[:k], theta[k:]
+
+
+def fit(probs: np.ndarray, labels: np.ndarray, method: str) -> dict:
+    k = probs.shape[1]
+    if method == "temperature":
+        t = fit_temperature(probs, labels)
+        return {"method": method, "temperature": t, "class_scale": [1.0 / t] * k, "class_bias": [0.0] * k}
+    if method == "vector":
+        w, b = fit_vector(probs, labels)
+        return {"method": method, "class_scale": w.tolist(), "class_bias": b.tolist()}
+    raise ValueError(f"unknown calibration method {method!r}")
+
+
+def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
+                        target: float = UNCERTAIN_TARGET_ACCURACY) -> dict:
+    """The lowest top probability above which accuracy is still at least `target`.
+
+    Faces below it are answered but flagged uncertain. Rounded up to two decimals, because it
+    becomes a setting a person reads.
+    """
+    conf, correct = probs.max(1), probs.argmax(1) == labels
+    order = np.argsort(-conf)
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    ok = np.flatnonzero(running >= target)
+    threshold = round(float(np.ceil(conf[order][ok[-1]] * 100) / 100), 2) if len(ok) else 1.0
+    kept = conf >= threshold
+    return {"threshold": threshold, "target_accuracy": target,
+            "flagged_share": float(1.0 - kept.mean()),
+            "accuracy_not_flagged": float(correct[kept].mean()) if kept.any() else None,
+            "accuracy_flagged": float(correct[~kept].mean()) if (~kept).any() else None}
+
+
+def _figures(probs, labels) -> dict:
+    return {"ece": ece(probs, labels), "nll": nll(probs, labels),
+            "accuracy": float((probs.argmax(1) == labels).mean())}
+
+
+def two_fold(probs: np.ndarray, labels: np.ndarray, method: str, seed: int = SPLIT_SEED) -> dict:
+    """Fitted on one half of the images and measured on the other, both ways; figures averaged."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    halves = order[: len(order) // 2], order[len(order) // 2:]
+    folds = []
+    for fit_on, measure_on in (halves, halves[::-1]):
+        params = fit(probs[fit_on], labels[fit_on], method)
+        folds.append({"before": _figures(probs[measure_on], labels[measure_on]),
+                      "after": _figures(apply(probs[measure_on], params), labels[measure_on])})
+    return {when: {k: float(np.mean([f[when][k] for f in folds])) for k in ("ece", "nll", "accuracy")}
+            for when in ("before", "after")}
+
+
+def choose(heldout: dict) -> str:
+    """Temperature unless vector scaling lowers held-out NLL clearly at (almost) no accuracy cost."""
+    t, v = heldout["temperature"]["after"], heldout["vector"]["after"]
+    if t["nll"] - v["nll"] >= VECTOR_MIN_NLL_GAIN and t["accuracy"] - v["accuracy"] <= VECTOR_MAX_ACCURACY_LOSS:
+        return "vector"
+    return "temperature"
+
+
+def calibrate(probs: np.ndarray, labels: np.ndarray, method: str = "auto") -> dict:
+    """Everything the report needs: the method and its parameters fitted on all of val,
+    before/after figures, the 2-fold held-out figures of both methods, and the uncertain threshold."""
+    heldout = {m: two_fold(probs, labels, m) for m in ("temperature", "vector")}
+    chosen = choose(heldout) if method == "auto" else method
+    params = fit(probs, labels, chosen)
+    calibrated = apply(probs, params)
+    return {**params, "ece_bins": ECE_BINS,
+            "val": {"before": _figures(probs, labels), "after": _figures(calibrated, labels)},
+            "val_2fold_heldout": heldout[chosen], "val_2fold_heldout_by_method": heldout,
+            "uncertain": uncertain_threshold(calibrated, labels)}
+
+
+def plot_reliability(probs_before: np.ndarray, probs_after: np.ndarray, labels: np.ndarray, out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
+    for probs, name in ((probs_before, "before"), (probs_after, "after")):
+        conf, correct = probs.max(1), probs.argmax(1) == labels
+        accs = [correct[(conf > lo) & (conf <= hi)].mean() if ((conf > lo) & (conf <= hi)).any() else np.nan
+                for lo, hi in zip(edges[:-1], edges[1:])]
+        ax.plot(centres, accs, "o-", label=f"{name} (ECE {ece(probs, labels):.3f})")
+    ax.set_xlabel("confidence (top probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability on val ({ECE_BINS} bins)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+@keras.saving.register_keras_serializable(package="fer_trainer")
+class Calibration(keras.layers.Layer):
+    """Logits in, calibrated logits out: class_scale * log_softmax(logits) + class_bias.
+
+    log_softmax first, because a per-class scale of raw logits would not be a scale of the
+    log-probabilities the parameters were fitted on (the normaliser would not cancel).
+    """
+
+    def __init__(self, class_scale=(), class_bias=(), **kwargs):
+        super().__init__(**kwargs)
+        self.class_scale, self.class_bias = [float(v) for v in class_scale], [float(v) for v in class_bias]
+
+    def call(self, logits):
+        log_p = keras.ops.log_softmax(logits, axis=-1)
+        return log_p * keras.ops.convert_to_tensor(self.class_scale) + keras.ops.convert_to_tensor(self.class_bias)
+
+    def get_config(self):
+        return {**super().get_config(), "class_scale": self.class_scale, "class_bias": self.class_bias}
+
+
+def with_calibration(model: keras.Model, params: dict) -> keras.Model:
+    inputs = keras.Input(model.inputs[0].shape[1:], name="pixels")
+    layer = Calibration(params["class_scale"], params["class_bias"], name="calibration")
+    return keras.Model(inputs, layer(model(inputs)), name=f"calibrated_{model.name}")
+
+
+def write_report(result: dict, probs_before: np.ndarray, labels: np.ndarray, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "calibration.json").write_text(json.dumps(result, indent=2))
+    plot_reliability(probs_before, apply(probs_before, result), labels, folder / "reliability.png")

@@ -1,0 +1,75 @@
+"""Calibration: fitted parameters, the figures it reports, and the model it folds them into."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fer_trainer import calibrate, export
+from fer_trainer import signature as sig
+from fer_trainer.data import load_split
+from fer_trainer.evaluate import load_predictor
+
+from .conftest import REPO
+
+SERVED = max((p for p in (REPO / "models" / "emotion").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_temperature_scaling_recovers_a_known_overconfidence():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, (4000, 7))
+    labels = np.array([rng.choice(7, p=p) for p in _softmax(logits)])  # labels drawn from the true probabilities
+    overconfident = _softmax(3.0 * logits)
+    assert calibrate.fit_temperature(overconfident, labels) == pytest.approx(3.0, rel=0.1)
+    assert calibrate.ece(_softmax(logits), labels) < 0.03 < calibrate.ece(overconfident, labels)
+
+
+@pytest.fixture(scope="module")
+def val_probs(fer_dir):
+    """The served model's probabilities on 800 real val faces."""
+    val = load_split(fer_dir, "val")
+    pick = np.random.default_rng(1).permutation(len(val))[:800]
+    return load_predictor(SERVED)(val.images[pick]), val.labels[pick]
+
+
+def test_calibration_lowers_nll_on_held_out_val_faces(val_probs):
+    probs, labels = val_probs
+    # A sharpened copy stands for an uncalibrated model; fit on one half, measure on the other.
+    sharp = calibrate.scale(probs, 0.5)
+    fit_on, held_out = slice(0, 400), slice(400, 800)
+    for method in ("temperature", "vector"):
+        params = calibrate.fit(sharp[fit_on], labels[fit_on], method)
+        after = calibrate.apply(sharp[held_out], params)
+        assert calibrate.nll(after, labels[held_out]) < calibrate.nll(sharp[held_out], labels[held_out]) - 0.05, method
+        assert calibrate.ece(after, labels[held_out]) < calibrate.ece(sharp[held_out], labels[held_out])
+    report = calibrate.calibrate(sharp, labels)
+    held = report["val_2fold_heldout"]
+    assert held["after"]["nll"] < held["before"]["nll"] and report["method"] in ("temperature", "vector")
+
+
+def test_uncertain_threshold_is_the_lowest_that_keeps_80_percent(val_probs):
+    probs, labels = val_probs
+    found = calibrate.uncertain_threshold(probs, labels)
+    conf, correct = probs.max(1), probs.argmax(1) == labels
+    assert correct[conf >= found["threshold"]].mean() >= 0.8
+    assert found["flagged_share"] == pytest.approx((conf < found["threshold"]).mean())
+    lower = found["threshold"] - 0.05
+    assert correct[conf >= lower].mean() < 0.8 or lower <= conf.min()
+
+
+def test_folded_calibration_is_what_the_saved_model_serves(trained_model, real_faces, tmp_path):
+    raw = tf.nn.softmax(trained_model(real_faces[..., None].astype(np.float32), training=False)).numpy()
+    params = calibrate.fit(raw, np.arange(7), "vector")
+    version = export.export(calibrate.with_calibration(trained_model, params), tmp_path / "emotion", real_faces,
+                            card={"calibration": params})
+    served = load_predictor(version)(real_faces)
+    np.testing.assert_allclose(served, calibrate.apply(raw, params), atol=1e-4)  # float32 graph vs float64 numpy
+    card = json.loads((version / "assets" / sig.MODEL_CARD_FILE).read_text())
+    assert card["calibration"]["class_scale"] == pytest.approx(params["class_scale"])
+    assert card["arch"] == "deep-cnn-context"  # the card names what the calibration wraps
