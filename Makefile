@@ -10,7 +10,7 @@ DATA ?= ../shared/datasets/fer2013
 RUN_DIR ?= build/runs/default
 export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
 
-.PHONY: install system-deps lint-tools run test train evaluate export bench bench-train bench-detect bench-arch rollout-% clean
+.PHONY: install system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-arch rollout-% clean
 
 # The venv is rebuilt whenever the lock file changes; pip fails loudly on any missing pin.
 $(VENV)/.installed: requirements/lock.txt
@@ -25,10 +25,20 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 run: install
-	$(PY) -m uvicorn emotion_api.main:app --host $(HOST) --port $(PORT)
+	$(PY) -m uvicorn emotion_api.main:app --host $(HOST) --port $(PORT) --no-server-header
 
 test: install system-deps lint-tools
 	$(PY) -m pytest
+
+# The schema fuzzing of `make test` with many more examples per operation (a benchmark-length run).
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/api/test_fuzz_schema.py -q
+
+# Known vulnerabilities of every pin in the lock file, from PyPI's advisory data. --strict: a pin
+# that could not be looked up fails the audit instead of passing as "no known vulnerabilities".
+audit: install
+	$(PY) -m pip_audit --strict --requirement requirements/lock.txt --no-deps --disable-pip --progress-spinner off
 
 train: install
 	$(PY) -m fer_trainer train --data $(DATA) --run-dir $(RUN_DIR) --cycles --export $(if $(RESUME),--resume,)

@@ -158,7 +158,7 @@ class Gateway:
     @staticmethod
     def _process(port: int, env: dict[str, str]) -> Process:
         args = [sys.executable, "-m", "uvicorn", "emotion_api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-        return Process(f"gateway:{port}", [*args, "--log-level", "warning"], env)
+        return Process(f"gateway:{port}", [*args, "--no-server-header", "--log-level", "warning"], env)
 
     @classmethod
     def launch(cls, settings: Mapping[str, str] | None = None, *, port: int | None = None) -> Gateway:

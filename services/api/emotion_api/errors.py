@@ -126,4 +126,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal", "internal server error")
+        # Starlette answers this one outside every middleware, so it gets the header itself.
+        return error_response(500, "internal", "internal server error", {"X-Content-Type-Options": "nosniff"})

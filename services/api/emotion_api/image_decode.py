@@ -35,9 +35,11 @@ def decode_image(data: bytes, *, max_pixels: int) -> np.ndarray:
         return _to_gray(image)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(str(exc)) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        # Truncated or corrupt pixel data behind a valid header.
-        raise InvalidImage(f"the image data is corrupt: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - see below
+        # Truncated or corrupt pixel data behind a valid header. Pillow's decoders and its EXIF
+        # parser fail on hostile bytes with whatever their code hits (struct.error, KeyError,
+        # TypeError, ...), not only OSError; every one of them means these bytes are no image.
+        raise InvalidImage(f"the image data is corrupt: {type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def _open(data: bytes) -> Image.Image:
@@ -47,8 +49,8 @@ def _open(data: bytes) -> Image.Image:
         raise ImageTooLarge(str(exc)) from exc
     except UnidentifiedImageError:
         pass
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidImage(f"the image header is corrupt: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any header parser failure on client bytes
+        raise InvalidImage(f"the image header is corrupt: {type(exc).__name__}: {str(exc)[:200]}") from exc
     # Tell "an image we do not take" (415) from "not an image" (400).
     try:
         other = Image.open(io.BytesIO(data))

@@ -34,6 +34,9 @@ FACES_PER_IMAGE = Histogram(
 PREDICTIONS = Counter("emotion_predictions_total", "Predicted faces by top emotion.", ["emotion"])
 RATE_LIMITED = Counter("emotion_rate_limited_total", "Requests refused by the rate limiter.")
 AUTH_FAILURES = Counter("emotion_auth_failures_total", "Requests refused for a missing or wrong API key.")
+AUTH_THROTTLED = Counter(
+    "emotion_auth_throttled_total", "Requests refused because their address had too many failed API-key attempts."
+)
 MODEL_INFO = Info("emotion_model", "The served model: name, backend, stable and canary versions.")
 VERSION_REQUESTS = Counter(
     "emotion_model_version_requests_total", "Analysed images by the model version that answered and outcome.",

@@ -128,7 +128,7 @@ class Pipeline:
             boxes, crops = self._whole_image(image, size)
         metrics.FACES_PER_IMAGE.observe(len(boxes))
         if not boxes:
-            return AnalysisResult(self.model_name, self.backend.known_version(target), width, height, [])
+            return AnalysisResult(self.model_name, await self.backend.confirm(target), width, height, [])
         pixels = crops.reshape(len(crops), *input_shape)
         started = time.perf_counter()
         version_label = str(target.version) if target.version is not None else (target.label or "latest")

@@ -32,11 +32,12 @@ class RateDecision:
     remaining: int
     reset_after_s: int  # seconds until the window resets
     window_s: int
+    policy: str = POLICY
 
     def headers(self) -> dict[str, str]:
         headers = {
-            "RateLimit-Policy": f'"{POLICY}";q={self.limit};w={self.window_s}',
-            "RateLimit": f'"{POLICY}";r={self.remaining};t={self.reset_after_s}',
+            "RateLimit-Policy": f'"{self.policy}";q={self.limit};w={self.window_s}',
+            "RateLimit": f'"{self.policy}";r={self.remaining};t={self.reset_after_s}',
         }
         if not self.allowed:
             headers["Retry-After"] = str(max(1, self.reset_after_s))
@@ -44,9 +45,10 @@ class RateDecision:
 
 
 class RateLimiter:
-    def __init__(self, item: RateLimitItem, storage: Storage) -> None:
+    def __init__(self, item: RateLimitItem, storage: Storage, policy: str = POLICY) -> None:
         self.item = item
         self.storage = storage
+        self.policy = policy
         self._strategy = FixedWindowRateLimiter(storage)
 
     @property
@@ -55,9 +57,17 @@ class RateLimiter:
 
     async def hit(self, identity: str) -> RateDecision | None:
         """Count one request for ``identity``; None when the quota store is unreachable."""
+        return await self._decide(identity, count=True)
+
+    async def peek(self, identity: str) -> RateDecision | None:
+        """Whether one more request of ``identity`` would be allowed, without counting it."""
+        return await self._decide(identity, count=False)
+
+    async def _decide(self, identity: str, *, count: bool) -> RateDecision | None:
+        strategy = self._strategy
         try:
-            allowed = await self._strategy.hit(self.item, identity)
-            stats = await self._strategy.get_window_stats(self.item, identity)
+            allowed = await (strategy.hit if count else strategy.test)(self.item, identity)
+            stats = await strategy.get_window_stats(self.item, identity)
         except Exception as exc:  # noqa: BLE001 - fail open, see module docstring
             log.warning("rate limiter (%s) unavailable, letting the request through: %s", self.backend, exc)
             return None
@@ -67,6 +77,7 @@ class RateLimiter:
             remaining=max(0, stats.remaining),
             reset_after_s=max(0, math.ceil(stats.reset_time - time.time())),
             window_s=self.item.get_expiry(),
+            policy=self.policy,
         )
 
     async def close(self) -> None:
@@ -74,12 +85,24 @@ class RateLimiter:
         return None
 
 
+def _storage(settings: Settings) -> Storage:
+    if settings.redis_url:
+        return storage_from_string(f"async+{settings.redis_url}", implementation="redispy")
+    return MemoryStorage()
+
+
 def make_rate_limiter(settings: Settings) -> RateLimiter | None:
     if not settings.rate_limit:
         return None
-    item = parse(settings.rate_limit)
-    if settings.redis_url:
-        storage = storage_from_string(f"async+{settings.redis_url}", implementation="redispy")
-    else:
-        storage = MemoryStorage()
-    return RateLimiter(item, storage)
+    return RateLimiter(parse(settings.rate_limit), _storage(settings))
+
+
+def make_auth_failure_limiter(settings: Settings) -> RateLimiter | None:
+    """Failed API-key attempts per client address (only when keys are configured).
+
+    Shared through Redis like the request quota when REDIS_URL is set, so a fleet of gateways
+    cannot be used to multiply the guessing rate.
+    """
+    if not settings.api_keys:
+        return None
+    return RateLimiter(parse(settings.auth_failure_limit), _storage(settings), policy="auth-failures")

@@ -11,11 +11,12 @@ import contextlib
 import logging
 
 from . import metrics, pipeline
+from .auth import KeyGuard
 from .backends import Backend, make_backend
 from .batcher import Batcher
 from .core.config import Settings
 from .pipeline import Pipeline
-from .ratelimit import RateLimiter, make_rate_limiter
+from .ratelimit import RateLimiter, make_auth_failure_limiter, make_rate_limiter
 from .rollout_state import RolloutWatcher
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Runtime:
             detect_in=settings.detect_in,
         )
         self.rate_limiter: RateLimiter | None = make_rate_limiter(settings)
+        self.key_guard = KeyGuard(settings.api_keys, make_auth_failure_limiter(settings))
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:

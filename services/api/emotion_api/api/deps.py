@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 
 from .. import metrics
-from ..auth import authenticate
 from ..errors import RateLimited
 from ..runtime import Runtime
 
@@ -24,9 +23,10 @@ async def require_access(request: Request, response: Response, runtime: RuntimeD
 
     Returns the caller's identity: a digest of its API key, else its address.
     """
-    identity = authenticate(request.headers, runtime.settings.api_keys)
+    address = request.client.host if request.client else "unknown"
+    identity = await runtime.key_guard.check(request.headers, address)
     if identity is None:
-        identity = "addr:" + (request.client.host if request.client else "unknown")
+        identity = "addr:" + address
     limiter = runtime.rate_limiter
     if limiter is not None:
         decision = await limiter.hit(identity)

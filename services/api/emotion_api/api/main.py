@@ -14,6 +14,7 @@ from ..core.config import Settings, get_settings
 from ..errors import install_error_handlers
 from ..runtime import Runtime
 from .middleware import MetricsMiddleware
+from .security import SecurityHeadersMiddleware, redact_keys
 from .routes import emotions, health, metrics, models
 
 # Routers other parts of the project add; included when their module exists.
@@ -32,6 +33,7 @@ def _optional_routers() -> list[APIRouter]:
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("emotion_api").setLevel(settings.logging_level)
+    redact_keys()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     for router in (emotions.router, models.router, health.router, metrics.router, *_optional_routers()):
         app.include_router(router)
     return app

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
@@ -68,16 +69,29 @@ async def _from_multipart(request: Request, max_bytes: int) -> bytes:
 async def _from_json(request: Request, max_bytes: int) -> bytes:
     # base64 grows data by 4/3; allow for that plus a little JSON around it.
     body = await _read_body(request, max_bytes * 4 // 3 + 4096)
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get(FIELD), str):
+    payload = parse_json_object(body, "the body")
+    if not isinstance(payload.get(FIELD), str):
         raise InvalidRequest(f'the JSON body must be an object like {{"{FIELD}": "<base64>"}}')
     data = decode_base64_image(payload[FIELD])
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
     return data
+
+
+def parse_json_object(raw: bytes | str, what: str) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object; InvalidRequest for anything else.
+
+    Every JSON text a client sends (REST bodies, stream messages) is parsed here. ``json.loads``
+    fails in more ways than JSONDecodeError: RecursionError for deeply nested arrays, ValueError
+    for integers of more than 4300 digits; all of them are the client's malformed input.
+    """
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InvalidRequest(f"{what} is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest(f'{what} must be a JSON object like {{"{FIELD}": "<base64>"}}')
+    return payload
 
 
 def decode_base64_image(encoded: str) -> bytes:

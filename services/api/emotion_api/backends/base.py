@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ModelNotFound
 from ..rollout_state import Target
 
 SERVING_SIGNATURE = "serving_default"
@@ -69,3 +70,15 @@ class Backend(abc.ABC):
     def known_version(self, target: Target) -> int | None:
         """The version ``target`` would reach, for responses that made no backend call (no faces)."""
         return target.version
+
+    async def confirm(self, target: Target) -> int | None:
+        """``known_version``, checked against what is served now: raises ModelNotFound as a model
+        call would, so a pin to a missing version or label gets the same 404 with or without faces.
+        """
+        description = await self.describe()
+        if target.version is None and target.label is not None and description.version_labels.get(target.label) is None:
+            raise ModelNotFound(f"model {description.name!r} has no {target.label} version")
+        version = self.known_version(target)
+        if version is not None and version not in description.versions:
+            raise ModelNotFound(f"model {description.name!r} has no version {version}")
+        return version

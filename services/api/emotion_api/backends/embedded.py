@@ -133,7 +133,7 @@ class EmbeddedBackend(Backend):
             if (model := self._models.get(version)) is not None:
                 return model
             path = self.base_path / str(version)
-            if not (path / "saved_model.pb").is_file():
+            if not self._exists(version):
                 raise ModelNotFound(f"model {self.model_name!r} has no version {version}")
             log.info("loading %s version %d", self.model_name, version)
             loop = asyncio.get_running_loop()
@@ -153,6 +153,10 @@ class EmbeddedBackend(Backend):
 
     def resolve(self, target: Target) -> Target:
         if target.version is not None:
+            # Checked here, before detection: a pin to a missing version is refused up front,
+            # with or without faces in the image.
+            if not self._exists(target.version):
+                raise ModelNotFound(f"model {self.model_name!r} has no version {target.version}")
             return target
         state = self.rollout.current()
         if target.label == "canary":
@@ -165,6 +169,13 @@ class EmbeddedBackend(Backend):
 
     def known_version(self, target: Target) -> int | None:
         return self.resolve(target).version
+
+    async def confirm(self, target: Target) -> int | None:
+        # resolve() already refuses what does not exist; older versions on disk load on demand.
+        return self.known_version(target)
+
+    def _exists(self, version: int) -> bool:
+        return version in self._models or (self.base_path / str(version) / "saved_model.pb").is_file()
 
     async def predict(self, pixels: np.ndarray, target: Target) -> Prediction:
         version = self.resolve(target).version

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # Access control
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     rate_limit: str | None = None
+    # Failed API-key attempts allowed per client address (used only when API_KEYS is set).
+    auth_failure_limit: str = "10/minute"
     redis_url: str | None = None
 
     # Rollout
@@ -106,7 +108,7 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "auth_failure_limit")
     @classmethod
     def _valid_rate_limit(cls, value: str | None) -> str | None:
         if value is not None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .framing import Framing
 from .nms import nms
-from .types import Box, check_gray, largest_first
+from .types import Box, check_gray, largest_first, shrink
 
 CASCADE_DIR = Path(cv2.data.haarcascades)
 
@@ -61,7 +61,7 @@ class HaarDetector:
         """Every cascade's FER-framed boxes before merging (a verifier may want them all)."""
         gray = check_gray(gray)
         f = self._downscale
-        small = gray if f == 1.0 else cv2.resize(gray, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
+        small = shrink(gray, f)
         min_side = max(20, round(self._min_size / f))
         width = small.shape[1]
         boxes: list[Box] = []

@@ -6,11 +6,10 @@ so Haar-only setups stay light.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from .framing import Framing
-from .types import Box, check_gray, largest_first
+from .types import Box, check_gray, largest_first, shrink
 
 
 # The cascade looks for faces from 20 px (mtcnn's default) on an image downscaled so that the
@@ -48,7 +47,7 @@ class MTCNNDetector:
         gray = check_gray(gray)
         smallest = max(self._min_face_size, self._min_face_fraction * min(gray.shape))
         f = max(1.0, smallest / MTCNN_MIN_FACE)
-        small = gray if f == 1.0 else cv2.resize(gray, None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
+        small = shrink(gray, f)
         found = self._cascade.detect(small, MTCNN_MIN_FACE, self._thresholds)
         boxes = []
         for x1, y1, x2, y2, score in found:

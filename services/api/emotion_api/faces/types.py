@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 
@@ -49,3 +50,16 @@ def check_gray(gray: np.ndarray) -> np.ndarray:
         got = getattr(gray, "dtype", type(gray).__name__), getattr(gray, "shape", None)
         raise ValueError(f"expected a grayscale uint8 [H, W] array, got {got}")
     return np.ascontiguousarray(gray)
+
+
+def shrink(gray: np.ndarray, factor: float) -> np.ndarray:
+    """``gray`` downscaled by ``factor`` (>= 1), each side kept at least 1 px.
+
+    OpenCV rounds a side of 1 px times 1/factor down to 0 and refuses the resize, so without the
+    floor an image 1 px wide or tall (any aspect ratio) would crash every downscaling detector.
+    """
+    if factor <= 1.0:
+        return gray
+    height, width = gray.shape
+    size = (max(1, round(width / factor)), max(1, round(height / factor)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)

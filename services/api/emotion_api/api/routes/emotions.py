@@ -18,6 +18,9 @@ from ..upload import read_image_bytes
 
 router = APIRouter(prefix="/v1", tags=["emotions"], dependencies=[Depends(require_access)])
 
+# Model versions are int64 in TF Serving's ModelSpec; a larger pin could never name a version.
+MAX_VERSION = 2**63 - 1
+
 _ERRORS = {
     status: {"model": ErrorResponse, "description": codes}
     for status, codes in {
@@ -66,7 +69,7 @@ async def analyze_emotions(
     request: Request,
     runtime: RuntimeDep,
     detect: bool = Query(True, description="false: the whole image is one pre-cropped face"),
-    model_version: int | None = Query(None, ge=1, description="pin a model version"),
+    model_version: int | None = Query(None, ge=1, le=MAX_VERSION, description="pin a model version"),
     model_label: Literal["stable", "canary"] | None = Query(None, description="pin a rollout label"),
 ) -> EmotionsResponse:
     """JPEG, PNG, WebP, BMP or GIF (first frame) as multipart field `image`, JSON `{"image": base64}`

@@ -20,7 +20,6 @@ Protocol (one connection = one camera; faces are tracked for the life of the con
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
@@ -29,13 +28,13 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from ... import metrics
-from ...auth import authenticate, presented_key
+from ...auth import presented_key
 from ...errors import ApiError, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
 from ...image_decode import decode_image
 from ...runtime import Runtime
 from ...tracking import FaceTracker, track_faces
 from ..schemas import EmotionsResponse
-from ..upload import decode_base64_image
+from ..upload import decode_base64_image, parse_json_object
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +71,7 @@ def _frame_bytes(message: dict[str, Any], max_bytes: int) -> bytes | None:
     """The image bytes of one message; None for a control message (such as a late api_key)."""
     data = message.get("bytes")
     if data is None:
-        try:
-            payload = json.loads(message.get("text") or "")
-        except json.JSONDecodeError as exc:
-            raise InvalidRequest(f"a text message must be JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise InvalidRequest('a text message must be a JSON object like {"image": "<base64>"}')
+        payload = parse_json_object(message.get("text") or "", "a text message")
         if "image" not in payload:
             if payload.keys() <= _CONTROL_KEYS:
                 return None
@@ -102,13 +96,14 @@ async def _authenticate(websocket: WebSocket, runtime: Runtime) -> str:
             if first["type"] == "websocket.disconnect":
                 raise WebSocketDisconnect(first.get("code", 1000))
             try:
-                key = json.loads(first.get("text") or "").get("api_key")
-            except (json.JSONDecodeError, AttributeError):
+                key = parse_json_object(first.get("text") or "", "the first message").get("api_key")
+            except InvalidRequest:
                 key = None
-        headers = {"x-api-key": key or ""}
-    identity = authenticate(headers, keys)
+        headers = {"x-api-key": key if isinstance(key, str) else ""}
+    address = websocket.client.host if websocket.client else "unknown"
+    identity = await runtime.key_guard.check(headers, address)
     if identity is None:
-        identity = "addr:" + (websocket.client.host if websocket.client else "unknown")
+        identity = "addr:" + address
     return identity
 
 
@@ -177,7 +172,7 @@ async def emotion_stream(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         identity = await _authenticate(websocket, runtime)
-    except Unauthorized as exc:
+    except (Unauthorized, RateLimited) as exc:
         metrics.REQUESTS.labels(ROUTE, "WS", str(exc.status)).inc()
         await websocket.send_json({"error": {"code": exc.code, "message": exc.message}})
         await websocket.close(code=POLICY_VIOLATION, reason=exc.code)
