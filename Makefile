@@ -10,7 +10,7 @@ DATA ?= ../shared/datasets/fer2013
 RUN_DIR ?= build/runs/default
 export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
 
-.PHONY: install system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-arch rollout-% clean
+.PHONY: install system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-arch bench-real rollout-% clean
 
 # The venv is rebuilt whenever the lock file changes; pip fails loudly on any missing pin.
 $(VENV)/.installed: requirements/lock.txt
@@ -73,6 +73,11 @@ bench-arch: install
 
 bench-detect: install
 	$(PY) bench/detection_bench.py --data $(DATA)
+
+# The gateway's own path and `fer` on ../shared/datasets/real-photos (evaluation only, never trained on).
+# BENCH_ARGS e.g. --model models/emotion/7 --set DETECTOR=haar
+bench-real: install $(FER_VENV)/.installed
+	$(PY) bench/real_photos.py $(BENCH_ARGS)
 
 # Model rollout (docs/rollout.md). VERSION=N; WEIGHT=0.1 for canary; ROLLOUT_BACKEND=serving
 # (with SERVING_ADDRESS) drives TF Serving's labels, the default drives the embedded gateway.
