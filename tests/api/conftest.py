@@ -77,6 +77,7 @@ def _launched(gateway_launch, tmp_path_factory) -> Iterator[Launched]:
             "API_KEYS": ",".join(SERVING_KEYS),
             "RATE_LIMIT": f"{SERVING_RATE}/minute",
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "UNCERTAIN_THRESHOLD": "1.0",
         }
     )
     # Haar keeps this gateway free of TensorFlow: nothing it serves needs the model.
@@ -124,3 +125,4 @@ def redis_port(_launched) -> int:
 @pytest.fixture(scope="session")
 def dead_serving(_launched) -> Gateway:
     return _launched.dead.wait("/healthz")
+

@@ -31,6 +31,8 @@ def test_both_backends_give_the_same_scores(gateway, serving_gateway):
         for a, b in zip(embedded["faces"], served["faces"], strict=True):
             assert a["box"] == b["box"] and a["emotion"] == b["emotion"]
             assert b["scores"] == pytest.approx(a["scores"], abs=1e-5)
+            # The Serving gateway runs with UNCERTAIN_THRESHOLD=1: the same answer, flagged.
+            assert b["uncertain"] is True
 
 
 def test_models_through_serving(serving_gateway):

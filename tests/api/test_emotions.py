@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from emotion_api.core.config import DEFAULT_UNCERTAIN_THRESHOLD
 from tests.utils.http import EMOTIONS, post, post_image, post_json
 from tests.utils.images import encode, scene, scene_png, val_faces
 
@@ -16,7 +17,7 @@ SEEDS = (3, 7, 11)
 
 
 def check_face(face: dict, width: int, height: int) -> None:
-    assert set(face) == {"box", "emotion", "confidence", "scores"}
+    assert set(face) == {"box", "emotion", "confidence", "scores", "uncertain"}
     box = face["box"]
     assert set(box) == {"x", "y", "width", "height"}
     assert all(isinstance(v, int) for v in box.values())
@@ -29,6 +30,8 @@ def check_face(face: dict, width: int, height: int) -> None:
     assert sum(scores.values()) == pytest.approx(1.0, abs=1e-6)
     assert face["emotion"] == max(scores, key=scores.get)
     assert face["confidence"] == pytest.approx(scores[face["emotion"]])
+    # The gateways of these tests run with the default threshold, the served model's.
+    assert face["uncertain"] is (face["confidence"] < DEFAULT_UNCERTAIN_THRESHOLD)
 
 
 def iou(a: dict, b) -> float:

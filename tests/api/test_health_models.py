@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 from tests.utils.http import EMOTIONS, get
 
@@ -22,6 +23,14 @@ def test_models(gateway, gateway_model_dir):
     assert body["canary_weight"] == 0.0
     assert body["input_shape"] == [48, 48, 1]
     assert body["label_names"] == list(EMOTIONS)
+    # Each version's key figures come from its own model card, as the trainer wrote it.
+    for version in body["versions"]:
+        card = json.loads((gateway_model_dir / str(version) / "assets" / "model.json").read_text())
+        figures = body["cards"][str(version)]
+        assert figures["arch"] == card["arch"] and figures["val_accuracy"] == card["val"]["plain"]
+    newest = body["cards"][str(on_disk[-1])]
+    assert newest["calibration"] in ("temperature", "vector") and newest["multiply_adds_per_face"] > 0
+    assert (gateway_model_dir / newest["card"]).is_file()
 
 
 def test_openapi_documents_the_contract(gateway):
@@ -32,3 +41,5 @@ def test_openapi_documents_the_contract(gateway):
     assert {p["name"] for p in post["parameters"]} == {"detect", "model_version", "model_label"}
     assert {"200", "400", "413", "415", "422", "429", "503", "504"} <= set(post["responses"])
     assert "/v1/models" in spec["paths"] and "/readyz" in spec["paths"]
+    face = spec["components"]["schemas"]["FaceOut"]
+    assert "uncertain" in face["required"] and "threshold" in face["properties"]["uncertain"]["description"]

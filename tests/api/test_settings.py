@@ -93,3 +93,14 @@ def test_usable_cpus_follow_the_cgroup_quota(tmp_path, monkeypatch, cpu_max, exp
     (tmp_path / "cpu.max").write_text(cpu_max)
     assert usable_cpus(tmp_path / "cpu.max") == expected
     assert usable_cpus(tmp_path / "missing") == 2
+
+
+def test_default_uncertain_threshold_is_the_served_models():
+    """The default flags answers by the served version's own calibration figure (its model card)."""
+    import json
+
+    newest = max((p for p in MODEL_DIR.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    card = json.loads((newest / "assets" / "model.json").read_text())
+    assert Settings().uncertain_threshold == card["uncertain_threshold"]
+    with pytest.raises(ValidationError):
+        Settings(uncertain_threshold=1.5)

@@ -23,6 +23,8 @@ ARTIFACTS = REPO / "artifacts" / "web"
 KEYS = {name: f"web-test-key-{name}" for name in ("page", "stream", "limit", "fps", "query")}
 RATE_LIMIT = "4/minute"
 KEYED_MAX_FPS = 2
+# Every answer of the keyed gateway is flagged uncertain, so the page and stream show that state.
+KEYED_UNCERTAIN_THRESHOLD = 1.0
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +37,8 @@ def artifacts() -> Path:
 def keyed_gateway() -> Iterator[Gateway]:
     """A gateway with API keys, a small per-key quota and a low stream frame-rate cap."""
     server = Gateway.launch(
-        {"API_KEYS": ",".join(KEYS.values()), "RATE_LIMIT": RATE_LIMIT, "STREAM_MAX_FPS": str(KEYED_MAX_FPS)},
+        {"API_KEYS": ",".join(KEYS.values()), "RATE_LIMIT": RATE_LIMIT, "STREAM_MAX_FPS": str(KEYED_MAX_FPS),
+         "UNCERTAIN_THRESHOLD": str(KEYED_UNCERTAIN_THRESHOLD)},
         port=free_port(*PORTS),
     )
     try:

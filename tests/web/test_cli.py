@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from emotion_api.cli.draw import COLORS
+from emotion_api.core.config import DEFAULT_UNCERTAIN_THRESHOLD
 from tests.utils.http import EMOTIONS, post_image
 from tests.utils.servers import MODEL_DIR, REPO, python_env
 from tests.web.conftest import faces_by_label
@@ -67,7 +68,8 @@ def test_video_in_process_writes_a_playable_annotated_video_and_a_row_per_frame(
     assert int(probe["nb_read_frames"]) == len(frames)
 
     rows = read_csv(table)
-    assert list(rows[0]) == ["frame", "time_s", "track_id", "x", "y", "width", "height", "emotion", "confidence", *EMOTIONS]
+    assert list(rows[0]) == ["frame", "time_s", "track_id", "x", "y", "width", "height", "emotion", "confidence",
+                             "uncertain", *EMOTIONS]
     assert [int(r["frame"]) for r in rows] == list(range(len(frames)))  # one face in every frame
     assert [float(r["time_s"]) for r in rows] == pytest.approx([i / 10 for i in range(len(frames))])
     assert {r["track_id"] for r in rows} == {"1"}
@@ -75,6 +77,8 @@ def test_video_in_process_writes_a_playable_annotated_video_and_a_row_per_frame(
         scores = {label: float(row[label]) for label in EMOTIONS}
         assert sum(scores.values()) == pytest.approx(1.0, abs=2e-3)
         assert row["emotion"] == max(scores, key=scores.get)
+        # The smoothed confidence is flagged by the gateway's rule and default threshold.
+        assert row["uncertain"] == str(float(row["confidence"]) < DEFAULT_UNCERTAIN_THRESHOLD).lower()
 
     # The label is drawn where the CSV puts the face, in its emotion's colour, just above the box.
     capture = cv2.VideoCapture(str(out))

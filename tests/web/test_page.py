@@ -59,7 +59,9 @@ def test_photo_shows_a_box_per_face_with_labels_and_the_seven_bars(gateway, chro
 
     for element, face in zip(found, expected["faces"]):
         assert element.get_attribute("data-emotion") == face["emotion"]
-        assert element.text == f"{face['emotion']} {round(100 * face['confidence'])}%"
+        uncertain = " · uncertain" if face["uncertain"] else ""
+        assert element.text == f"{face['emotion']} {round(100 * face['confidence'])}%{uncertain}"
+        assert element.get_attribute("data-uncertain") == str(face["uncertain"]).lower()
         # The box sits where the API put it, in percent of the shown image.
         left = float(element.value_of_css_property("left").removesuffix("px"))
         stage_width = driver.find_element(By.ID, "photo").size["width"]
@@ -130,6 +132,12 @@ def test_api_key_field_and_rate_limit_messages(keyed_gateway, chrome, portrait_j
     for _ in range(quota):
         upload(driver, portrait_jpg)
         assert len(boxes(driver)) == 1 and not driver.find_element(By.ID, "message").is_displayed()
+    # This gateway flags every answer uncertain (UNCERTAIN_THRESHOLD=1): drawn dashed and labelled so.
+    (box,) = boxes(driver)
+    assert "uncertain" in box.get_attribute("class").split() and box.get_attribute("data-uncertain") == "true"
+    assert box.value_of_css_property("border-top-style") == "dashed"
+    assert box.text.endswith("· uncertain")
+    driver.save_screenshot(str(artifacts / "uncertain-face.png"))
     upload(driver, portrait_jpg)
     code, text = message(driver)
     assert code == "rate_limited"

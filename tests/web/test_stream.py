@@ -52,6 +52,7 @@ def test_frames_get_tracked_smoothed_results_in_the_rest_shape(gateway):
     with connect(ws_url(gateway)) as socket:
         ready = receive(socket)
         assert ready["ready"] is True and ready["max_fps"] > 0 and 0 <= ready["smoothing"] < 1
+        assert 0 <= ready["uncertain_threshold"] <= 1
 
         def exchange(message: bytes | str) -> dict:
             time.sleep(1 / ready["max_fps"])  # a well-behaved client: frames above the cap are skipped

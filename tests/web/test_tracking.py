@@ -88,3 +88,19 @@ def test_track_faces_keeps_the_api_shape_and_adds_track_ids() -> None:
     assert abs(sum(out[0]["scores"].values()) - 1) < 1e-4
     assert out[0]["confidence"] == out[0]["scores"]["happy"]
     assert track_faces(tracker, []) == []
+
+
+def test_smoothed_answers_are_flagged_uncertain_by_the_same_threshold() -> None:
+    tracker = FaceTracker(smoothing=0.5, uncertain_threshold=0.6)
+
+    def face(scores: np.ndarray) -> dict:
+        best = int(np.argmax(scores))
+        return {"box": {"x": 5, "y": 6, "width": 70, "height": 70}, "emotion": LABELS[best],
+                "confidence": float(scores[best]), "scores": dict(zip(LABELS, map(float, scores))),
+                "uncertain": False}
+
+    assert track_faces(tracker, [face(one_hot(3, strength=0.9))])[0]["uncertain"] is False
+    # A confident frame that disagrees leaves a smoothed answer below the threshold: flagged,
+    # although the frame alone would not be.
+    out = track_faces(tracker, [face(one_hot(5, strength=0.9))])[0]
+    assert out["confidence"] < 0.6 and out["uncertain"] is True

@@ -20,6 +20,7 @@ from .batcher import Batcher
 from .detection_pool import DetectIn, DetectionPool
 from .errors import ApiError, Timeout
 from .rollout_state import RolloutWatcher, Selector, route
+from .uncertain import is_uncertain
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -39,6 +40,7 @@ class FaceResult:
     emotion: str
     confidence: float
     scores: dict[str, float]  # every label, sums to 1
+    uncertain: bool = False  # confidence below the uncertain threshold (uncertain.py)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Pipeline:
         request_timeout_s: float,
         detect_workers: int = 2,
         detect_in: DetectIn = "processes",
+        uncertain_threshold: float = 0.0,
     ) -> None:
         self.backend = backend
         self.batcher = batcher
@@ -76,6 +79,7 @@ class Pipeline:
         self.detector_name = detector_name
         self.model_name = model_name
         self.request_timeout_s = request_timeout_s
+        self.uncertain_threshold = uncertain_threshold
         self._label_names: tuple[str, ...] | None = None
         self._input_shape: tuple[int, ...] | None = None
         self.detection = DetectionPool(detector_name, workers=detect_workers, where=detect_in)
@@ -140,11 +144,12 @@ class Pipeline:
         version_label = str(prediction.version)
         metrics.VERSION_LATENCY.labels(version_label).observe(time.perf_counter() - started)
         metrics.VERSION_REQUESTS.labels(version_label, "ok").inc()
-        faces = [self._face(box, row, label_names) for box, row in zip(boxes, prediction.probabilities, strict=True)]
+        faces = [self._face(box, row, label_names, self.uncertain_threshold)
+                 for box, row in zip(boxes, prediction.probabilities, strict=True)]
         return AnalysisResult(self.model_name, prediction.version, width, height, faces)
 
     @staticmethod
-    def _face(box: FaceBox, row: np.ndarray, label_names: tuple[str, ...]) -> FaceResult:
+    def _face(box: FaceBox, row: np.ndarray, label_names: tuple[str, ...], uncertain_threshold: float) -> FaceResult:
         probs = np.clip(np.asarray(row, dtype=np.float64), 0.0, None)
         probs = probs / probs.sum() if probs.sum() > 0 else np.full(len(probs), 1.0 / len(probs))
         best = int(np.argmax(probs))
@@ -154,6 +159,7 @@ class Pipeline:
             emotion=label_names[best],
             confidence=float(probs[best]),
             scores={name: float(p) for name, p in zip(label_names, probs, strict=True)},
+            uncertain=is_uncertain(float(probs[best]), uncertain_threshold),
         )
 
 

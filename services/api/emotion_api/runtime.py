@@ -43,6 +43,7 @@ class Runtime:
             request_timeout_s=settings.request_timeout_s,
             detect_workers=settings.detect_workers,
             detect_in=settings.detect_in,
+            uncertain_threshold=settings.uncertain_threshold,
         )
         self.rate_limiter: RateLimiter | None = make_rate_limiter(settings)
         self.key_guard = KeyGuard(settings.api_keys, make_auth_failure_limiter(settings))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .faces import Box
+from .uncertain import is_uncertain
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class FaceTracker:
 
     smoothing: float = 0.6
     iou_threshold: float = 0.3
+    # Smoothed answers are flagged with the same rule as single images (uncertain.py).
+    uncertain_threshold: float = 0.0
     max_misses: int = 5
     _tracks: list[_Track] = field(default_factory=list, init=False, repr=False)
     _next_id: int = field(default=1, init=False, repr=False)
@@ -119,7 +122,7 @@ def track_faces(tracker: FaceTracker, faces: list[dict[str, Any]]) -> list[dict[
     """Apply ``tracker`` to the faces of one API result (the JSON of POST /v1/emotions).
 
     Returns the faces in the same JSON shape with ``track_id`` added and ``scores``, ``emotion``
-    and ``confidence`` replaced by their smoothed values. Used by the WebSocket stream and the
+    and ``confidence`` replaced by their smoothed values, and ``uncertain`` recomputed from them. Used by the WebSocket stream and the
     CLI alike, so both smooth exactly the same way.
     """
     if not faces:
@@ -131,11 +134,13 @@ def track_faces(tracker: FaceTracker, faces: list[dict[str, Any]]) -> list[dict[
     out = []
     for face, tracked in zip(faces, tracker.update(boxes, raw)):
         best = int(np.argmax(tracked.scores))
+        confidence = float(tracked.scores[best])
         out.append({
             **face,
             "track_id": tracked.track_id,
             "emotion": labels[best],
-            "confidence": round(float(tracked.scores[best]), 6),
+            "confidence": round(confidence, 6),
+            "uncertain": is_uncertain(confidence, tracker.uncertain_threshold),
             "scores": {label: round(float(s), 6) for label, s in zip(labels, tracked.scores)},
         })
     return out

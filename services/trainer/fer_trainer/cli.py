@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                     "probabilities; export serves it like any single model, at the sum of the "
                     "members' inference cost. A member is a .keras file or an exported version "
                     "folder (ARCH:FOLDER for versions whose model card does not name the "
-                    "architecture, such as versions 1-5: vgg-lite:models/emotion/5).")
+                    "architecture, such as versions 1-5, all vgg-lite: vgg-lite:FOLDER).")
     ensemble.add_argument("members", nargs="+", help=".keras files or version folders, two or more")
     ensemble.add_argument("--out", type=Path, required=True, help="the ensemble's .keras model")
 

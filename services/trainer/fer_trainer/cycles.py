@@ -32,7 +32,7 @@ class Cycle:
     average_last: int = 0
 
 
-# Measured with seed-deep-cnn (models/emotion/6/report/ensemble.md): the first cycle's mean of
+# Measured with seed-deep-cnn (docs/model-history/v6/ensemble.md): the first cycle's mean of
 # epochs 24-26 beat its best epoch by 0.9 points; after the second, the best epoch was as good
 # as any mean.
 DEFAULT_CYCLES: tuple[Cycle, ...] = (

@@ -19,6 +19,9 @@ class FaceOut(BaseModel):
     emotion: str = Field(examples=["happy"])
     confidence: float = Field(ge=0, le=1, description="score of `emotion`")
     scores: dict[str, float] = Field(description="every emotion label -> probability; sums to 1")
+    uncertain: bool = Field(
+        description="true when `confidence` is below the uncertain threshold (UNCERTAIN_THRESHOLD; by default "
+                    "the served model's, under which its val accuracy falls below 80 %): the answer is a guess")
 
 
 class ModelRef(BaseModel):
@@ -47,6 +50,7 @@ class EmotionsResponse(BaseModel):
                     emotion=f.emotion,
                     confidence=f.confidence,
                     scores=f.scores,
+                    uncertain=f.uncertain,
                 )
                 for f in result.faces
             ],
@@ -58,6 +62,19 @@ class VersionLabels(BaseModel):
     canary: int | None
 
 
+class ModelCardSummary(BaseModel):
+    arch: str | None = Field(description="architecture, or `ensemble` (see `members`)")
+    members: list[str] | None = None
+    multiply_adds_per_face: int | None = Field(None, description="inference cost of one face")
+    parameters: int | None = None
+    val_accuracy: float | None = Field(None, description="FER-2013 PublicTest accuracy, plain")
+    val_accuracy_flip_tta: float | None = None
+    val_macro_f1: float | None = None
+    calibration: str | None = Field(None, description="`temperature`, `vector`, or null when uncalibrated")
+    uncertain_threshold: float | None = Field(None, description="the version's own uncertain threshold (val)")
+    card: str | None = Field(None, description="the full model card, relative to MODEL_BASE_PATH")
+
+
 class ModelsResponse(BaseModel):
     name: str
     backend: str = Field(examples=["embedded", "serving"])
@@ -66,6 +83,8 @@ class ModelsResponse(BaseModel):
     canary_weight: float = Field(description="share of unpinned requests sent to the canary")
     input_shape: list[int] = Field(examples=[[48, 48, 1]])
     label_names: list[str]
+    cards: dict[str, ModelCardSummary] = Field(
+        default_factory=dict, description="version -> key figures of its model card, where the gateway can read it")
 
 
 class ErrorBody(BaseModel):

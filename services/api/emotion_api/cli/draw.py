@@ -23,6 +23,8 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 def face_label(face: Mapping[str, Any]) -> str:
     label = f"{face['emotion']} {round(100 * float(face['confidence']))}%"
+    if face.get("uncertain"):
+        label += " (uncertain)"
     return f"#{face['track_id']} {label}" if "track_id" in face else label
 
 

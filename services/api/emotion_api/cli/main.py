@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     tracked.add_argument("--smoothing", type=float,
                          default=float(os.environ.get("STREAM_SMOOTHING", DEFAULT_SMOOTHING)),
                          help="weight of the past in the per-face score average, 0 = off (default: %(default)s)")
+    tracked.add_argument("--uncertain-threshold", type=float, default=None,
+                         help="flag smoothed answers below this confidence as uncertain "
+                              "(default: the gateway's UNCERTAIN_THRESHOLD setting)")
     tracked.add_argument("--csv", type=Path, help="write one row per frame and face")
     tracked.add_argument("--out", type=Path, help="write the annotated video (.mp4 or .avi)")
 
@@ -84,7 +87,11 @@ async def _track(analyzer: Analyzer, capture: cv2.VideoCapture, args: argparse.N
     # Open every output before the model loads, so a bad path fails in a second, not after a minute.
     sink = video.VideoSink(args.out, fps, size) if args.out else None
     table = video.CsvSink(args.csv) if args.csv else None
-    tracker = FaceTracker(smoothing=args.smoothing)
+    threshold = args.uncertain_threshold
+    if threshold is None:
+        from ..core.config import get_settings
+        threshold = get_settings().uncertain_threshold
+    tracker = FaceTracker(smoothing=args.smoothing, uncertain_threshold=threshold)
     try:
         async with analyzer:
             async for frame, result in video.analyze_frames(video.read_frames(capture, limit=limit), analyzer, tracker):

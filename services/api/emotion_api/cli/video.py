@@ -15,7 +15,8 @@ from ..tracking import FaceTracker, track_faces
 from .draw import annotate
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-CSV_FIELDS = ("frame", "time_s", "track_id", "x", "y", "width", "height", "emotion", "confidence", *EMOTIONS)
+CSV_FIELDS = ("frame", "time_s", "track_id", "x", "y", "width", "height", "emotion", "confidence", "uncertain",
+              *EMOTIONS)
 
 # OpenCV's pip wheel bundles FFmpeg without an H.264 encoder, so MPEG-4 Part 2 is the widely
 # playable codec it can write; .avi gets Motion-JPEG.
@@ -107,6 +108,7 @@ class CsvSink:
                 **{k: box[k] for k in ("x", "y", "width", "height")},
                 "emotion": face["emotion"],
                 "confidence": f"{face['confidence']:.4f}",
+                "uncertain": "true" if face.get("uncertain") else "false",
                 **{label: f"{face['scores'].get(label, 0.0):.4f}" for label in EMOTIONS},
             }
             self._writer.writerow(row)

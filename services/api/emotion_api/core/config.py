@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+# From the served version's calibration (models/emotion/<N>/assets/model.json, uncertain_threshold);
+# a test holds the two equal.
+DEFAULT_UNCERTAIN_THRESHOLD = 0.57
 
 
 def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
@@ -81,6 +84,11 @@ class Settings(BaseSettings):
     # Rollout
     rollout_state_path: Path | None = None
     rollout_poll_s: float = Field(1.0, gt=0, le=3600)
+
+    # A face whose calibrated top probability is below this is answered with "uncertain": true.
+    # The default is the served version's figure (its report/MODEL_CARD.md, "Calibration"): the
+    # lowest threshold above which val accuracy is at least 80 %.
+    uncertain_threshold: float = Field(DEFAULT_UNCERTAIN_THRESHOLD, ge=0.0, le=1.0)
 
     # Streaming (used by the WebSocket route)
     stream_smoothing: float = Field(0.6, ge=0.0, le=1.0)

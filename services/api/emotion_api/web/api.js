@@ -34,6 +34,7 @@ export function readResult(json) {
       box: face.box,
       emotion: face.emotion,
       confidence: face.confidence,
+      uncertain: Boolean(face.uncertain),
       scores: face.scores,
       trackId: face.track_id,
     })),

@@ -76,10 +76,11 @@ export function renderBoxes(overlay, faces, width, height, selected, onSelect) {
     el.style.width = percent(w / width);
     el.style.height = percent(h / height);
     el.className = `face-box c-${face.emotion}` + (index === selected ? " selected" : "") +
-      (y / height < 0.08 ? " label-inside" : "");
+      (y / height < 0.08 ? " label-inside" : "") + (face.uncertain ? " uncertain" : "");
     el.dataset.emotion = face.emotion;
+    el.dataset.uncertain = String(Boolean(face.uncertain));
     if (face.trackId !== undefined) el.dataset.trackId = String(face.trackId);
-    const label = `${face.emotion} ${Math.round(100 * face.confidence)}%`;
+    const label = `${face.emotion} ${Math.round(100 * face.confidence)}%` + (face.uncertain ? " · uncertain" : "");
     el.firstChild.textContent = label;
     el.setAttribute("aria-label", `Face ${index + 1}: ${label}`);
     el.onclick = () => onSelect(index, face);

@@ -1,11 +1,13 @@
-"""GET /v1/models: what is being served (versions, rollout labels, input shape, label names)."""
+"""GET /v1/models: what is being served (versions, rollout labels, input shape, label names, and
+each version's key figures from its model card)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from ... import model_cards
 from ..deps import RuntimeDep, require_access
-from ..schemas import ErrorResponse, ModelsResponse, VersionLabels
+from ..schemas import ErrorResponse, ModelCardSummary, ModelsResponse, VersionLabels
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_access)])
 
@@ -23,4 +25,6 @@ async def list_models(runtime: RuntimeDep) -> ModelsResponse:
         canary_weight=state.canary_weight if state and state.canary is not None else 0.0,
         input_shape=list(description.input_shape),
         label_names=list(description.label_names),
+        cards={str(v): ModelCardSummary(**card) for v in description.versions
+               if (card := model_cards.summary(runtime.settings.model_base_path, v)) is not None},
     )

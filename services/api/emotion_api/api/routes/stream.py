@@ -6,7 +6,7 @@ Protocol (one connection = one camera; faces are tracked for the life of the con
   upgrade request, an `api_key` query parameter, or, for browsers (which cannot set headers on a
   WebSocket), a first text message `{"api_key": "..."}`. A bad key gets an `unauthorized` error
   message and close code 1008.
-- The server then sends `{"ready": true, "max_fps": ..., "smoothing": ...}`.
+- The server then sends `{"ready": true, "max_fps": ..., "smoothing": ..., "uncertain_threshold": ...}`.
 - Each frame is a binary message (JPEG/PNG/... bytes) or a text message `{"image": "<base64>"}`.
   Each gets exactly one reply, in order: the JSON of POST /v1/emotions plus `"frame"` (0-based
   index of the frame on this connection) and a `"track_id"` per face, with `scores`, `emotion`
@@ -112,7 +112,8 @@ class _Session:
         self.runtime = runtime
         self.identity = identity
         self.settings = runtime.settings
-        self.tracker = FaceTracker(smoothing=min(self.settings.stream_smoothing, 0.99))
+        self.tracker = FaceTracker(smoothing=min(self.settings.stream_smoothing, 0.99),
+                                   uncertain_threshold=self.settings.uncertain_threshold)
         self.budget = _FrameBudget(self.settings.stream_max_fps)
         self.frames = 0
 
@@ -180,7 +181,8 @@ async def emotion_stream(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     settings = runtime.settings
-    await websocket.send_json({"ready": True, "max_fps": settings.stream_max_fps, "smoothing": settings.stream_smoothing})
+    await websocket.send_json({"ready": True, "max_fps": settings.stream_max_fps, "smoothing": settings.stream_smoothing,
+                               "uncertain_threshold": settings.uncertain_threshold})
     session = _Session(runtime, identity)
     try:
         while True:
