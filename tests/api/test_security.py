@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.utils.http import assert_error, get, metric_value, post, scrape
-from tests.utils.servers import Gateway, Process, free_port, python_env
+from tests.utils.servers import REPO, Gateway, Process, free_port, python_env
 
 KEY = "throttle-key-0123"
 GUESS_LIMIT = 3
@@ -91,3 +91,11 @@ def test_keys_never_reach_the_log(keyed_light):
     log = process.log_tail(200_000)
     assert "/v1/emotions/stream" in log and "/v1/models" in log, log[-2000:]  # the lines were written...
     assert secret not in log and KEY not in log  # ...without the keys
+
+
+@pytest.mark.parametrize("launcher", ["Makefile", "services/api/Dockerfile"])
+def test_every_way_of_starting_the_gateway_hides_the_server_banner(launcher):
+    """uvicorn adds `server: uvicorn` unless told not to; the test gateway is started the same way,
+    so the image and `make run` must say so too."""
+    lines = [line for line in (REPO / launcher).read_text().splitlines() if "uvicorn emotion_api.main:app" in line]
+    assert lines and all("--no-server-header" in line for line in lines), lines
