@@ -1,4 +1,4 @@
-"""Command line: `python -m fer_trainer {train,average,ensemble,evaluate,export,card}`; see --help of each.
+"""Command line: `python -m fer_trainer {train,average,ensemble,evaluate,export,tflite,card}`; see --help of each.
 
 Distillation is `train --teacher VERSION_FOLDER_OR_KERAS` (see distill.py).
 """
@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--run-dir", type=Path, help="training run, for the report's learning curves")
     _add_export_args(export)
 
+    lite = sub.add_parser("tflite", help="rewrite a version's TFLite copies (float16, --int8) from its SavedModel "
+                                         "and check them on val")
+    lite.add_argument("version", type=Path, help="version folder, for example models/emotion/7")
+    lite.add_argument("--data", required=True, help="dataset: val for the check, train for int8 ranges")
+    lite.add_argument("--int8", action="store_true", help="also write the full-integer copy")
+
     card = sub.add_parser("card", help="rewrite a version's report/MODEL_CARD.md from the files in it")
     card.add_argument("version", type=Path, help="version folder, for example models/emotion/8")
     return root
@@ -129,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "evaluate":
             from .evaluate import evaluate_to_folder
             evaluate_to_folder(args.model, args.data, args.split, args.out, args.run_dir)
+            return 0
+        if args.command == "tflite":
+            from .export import rewrite_tflite
+            rewrite_tflite(args.version, args.data, args.int8)
             return 0
         if args.command == "card":
             from .model_card import write_model_card

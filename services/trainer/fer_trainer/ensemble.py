@@ -74,6 +74,51 @@ def from_version(folder: Path, arch: str | None = None) -> keras.Model:
     return model
 
 
+def _layer_instances(triples) -> list[tuple[str, dict]]:
+    """(layer, variable, value) in model order -> [(layer, {variable: value})], one entry per layer
+    instance even when two members reuse a layer name (both ensemble members have `logits`)."""
+    out: list[tuple[str, dict]] = []
+    for layer, var, value in triples:
+        if not out or out[-1][0] != layer or var in out[-1][1]:
+            out.append((layer, {}))
+        out[-1][1][var] = value
+    return out
+
+
+def ensemble_from_version(folder: Path) -> keras.Model:
+    """An exported ensemble read back into a Keras ensemble of its members' architectures.
+
+    Members' layers share names, so variables are matched layer instance by layer instance in
+    model order (the SavedModel lists them in the order Keras created them), each instance's kind
+    and variable names checked; a mismatch fails loudly.
+    """
+    import tensorflow as tf
+
+    card = json.loads((folder / "assets" / sig.MODEL_CARD_FILE).read_text())
+    if not card.get("members"):
+        raise MemberError(f"{folder} is not an ensemble")
+    model = build_ensemble([architectures.build(arch) for arch in card["members"]])
+    loaded = tf.saved_model.load(str(folder))
+
+    def split(name: str) -> tuple[str, str]:
+        layer, _, var = name.split(":")[0].rpartition("/")
+        return layer, var
+
+    saved = _layer_instances([(*split(v.name), v) for v in loaded.signatures[sig.SERVING_SIGNATURE].variables])
+    fresh = _layer_instances([(*split(w.path), w) for w in model.weights])
+
+    def kind(layer: str) -> str:
+        return re.fullmatch(r"(.*?)(?:_\d+)?", layer).group(1)
+
+    if len(saved) != len(fresh) or any(kind(s) != kind(f) or set(sv) != set(fv)
+                                       for (s, sv), (f, fv) in zip(saved, fresh)):
+        raise MemberError(f"{folder} does not hold an ensemble of {' + '.join(card['members'])}")
+    for (_, sv), (_, fv) in zip(saved, fresh):
+        for name, weight in fv.items():
+            weight.assign(sv[name].numpy())
+    return model
+
+
 def _by_canonical_name(named: dict) -> dict:
     """Keys `conv2d_7/kernel` renamed to `conv2d#2/kernel`: the layer's rank among its kind.
 

@@ -174,3 +174,49 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
     target = export(model, base, faces, card=card, _before_publish=add_report)
     print(f"exported version {target.name} to {target}", flush=True)
     return target
+
+
+def rewrite_tflite(folder: Path, data: str, int8: bool = False) -> dict:
+    """Rewrites an exported version's TFLite copies (float16, and int8 on request) from its own
+    SavedModel weights, checks them on all of val against the SavedModel, and records the check
+    in the version's report and card. Only the TFLite files change: Serving and the gateway read
+    the SavedModel, which stays as it is.
+    """
+    from .costs import describe_cost
+    from .data import load_split
+    from .ensemble import ensemble_from_version, from_version
+    from .evaluate import load_predictor, tflite_check
+    from .model_card import write_model_card
+    from .tflite import write_int8
+
+    card_path = folder / "assets" / sig.MODEL_CARD_FILE
+    card = json.loads(card_path.read_text())
+    model = ensemble_from_version(folder) if card.get("members") else from_version(folder)
+    val = load_split(data, "val")
+    reference = load_predictor(folder)(val.images)
+    if card.get("calibration"):
+        from .calibrate import with_calibration
+        model = with_calibration(model, card["calibration"])
+    # The read-back must serve what the SavedModel serves, or the copies would be of another model.
+    ours = tf.nn.softmax(model.predict(val.images[:256, ..., None].astype(np.float32), verbose=0)).numpy()
+    if np.abs(ours - reference[:256]).max() > 1e-4:
+        raise ValueError(f"{folder}: the weights read back do not reproduce the SavedModel")
+    writers = [(sig.TFLITE_FILE, "tflite", lambda out: write_float16(model, out))]
+    if int8:
+        writers.append((sig.TFLITE_INT8_FILE, "tflite_int8",
+                        lambda out: write_int8(model, load_split(data, "train").images, out)))
+    report_path = folder / sig.REPORT_DIR / "metrics.json"
+    metrics = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    for name, key, write in writers:
+        tmp = folder / f".{name}.tmp"
+        write(tmp)
+        os.replace(tmp, folder / name)
+        metrics[key] = tflite_check(folder / name, val.images, val.labels, reference)
+        print(f"{folder / name}: {metrics[key]}", flush=True)
+    report_path.parent.mkdir(exist_ok=True)
+    report_path.write_text(json.dumps(metrics, indent=2))
+    for key, value in describe_cost(model).items():
+        card.setdefault(key, value)
+    card_path.write_text(json.dumps(card, indent=2))
+    write_model_card(folder)
+    return metrics

@@ -58,14 +58,17 @@ def render(folder: Path) -> str:
               if "faces_per_s" in card else "- throughput: not recorded")]
     recipe = run.get("recipe")
     lines += ["", "## Training data and recipe", "",
-              "FER-2013 Training split (28,709 faces); selected and calibrated on PublicTest (`val`, 3,589 faces); "
-              "PrivateTest never seen."]
+              "FER-2013 Training split (28,709 faces); selected" + (" and calibrated" if card.get("calibration") else "")
+              + " on PublicTest (`val`, 3,589 faces); PrivateTest never seen."]
     if recipe:
         lines.append(f"- recipe: `{json.dumps(recipe)}`")
         if run.get("train_seconds"):
             lines.append(f"- {run.get('epochs_done')} epochs, {run['train_seconds'] / 60:.0f} min of training on the training machine")
     if card.get("command"):
         lines.append(f"- reproduce: `{card['command']}`")
+    notes = sorted(p.name for p in report.glob("*.md") if p.name not in (sig.MODEL_CARD_MD, "report.md"))
+    if notes:
+        lines.append("- recipe notes and comparisons: " + ", ".join(f"[{n}]({n})" for n in notes))
     if metrics:
         plain, tta = metrics["plain"], metrics["flip_tta"]
         lines += ["", "## Accuracy on val", "", "| | accuracy | macro-F1 |", "|---|---|---|",
