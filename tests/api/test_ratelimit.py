@@ -52,3 +52,53 @@ def test_redis_rate_limit_is_shared_state(serving_gateway, redis_port):
     # Clearing Redis clears the quota: the counters live there, not in the gateway.
     store.flushdb()
     assert get(f"{serving_gateway.url}/v1/models", headers={"X-API-Key": SERVING_KEYS[1]}).status_code == 200
+
+
+def test_redis_outage_falls_back_to_per_replica_counters_and_recovers(tmp_path):
+    """Redis killed under a running gateway, then started again on the same port."""
+    import shutil
+    import sys
+    import time
+
+    from tests.utils.servers import Gateway, Process, free_port, python_env, wait_port
+
+    redis_port, quota = free_port(), 4
+    redis_args = [shutil.which("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                  "--appendonly", "no", "--dir", str(tmp_path)]
+    store = Process(f"redis:{redis_port}", redis_args).start()
+    wait_port(store, redis_port)
+    port = free_port()
+    # Serving at a dead port and Haar: starts without TensorFlow; /v1/models answers 503 once the
+    # quota lets a request through, so allowed and refused requests stay apart (503 vs 429).
+    env = python_env({"SERVING_ADDRESS": f"127.0.0.1:{free_port()}", "DETECTOR": "haar",
+                      "RATE_LIMIT": f"{quota}/minute", "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"})
+    process = Process(f"gateway:{port}", [sys.executable, "-m", "uvicorn", "emotion_api.main:app", "--host",
+                                          "127.0.0.1", "--port", str(port), "--no-server-header"], env).start()
+    gateway = Gateway(port, env, process)
+    try:
+        gateway.wait("/healthz")
+        url = gateway.url
+        assert get(f"{url}/v1/models").status_code != 429
+        assert redis.Redis(port=redis_port).keys("*"), "counted in Redis while it is up"
+
+        store.stop()
+        codes = [get(f"{url}/v1/models").status_code for _ in range(quota + 2)]
+        # The replica counts alone from zero: the quota still holds, nothing is let through unlimited.
+        assert codes[:quota] == [503] * quota and codes[quota:] == [429, 429], codes
+        assert metric_value(scrape(url), "emotion_rate_limit_degraded", {"policy": "default"}) == 1
+        assert "unreachable, using per-replica memory counters" in process.log_tail()
+
+        store = Process(f"redis:{redis_port}", redis_args).start()
+        wait_port(store, redis_port)
+        deadline = time.monotonic() + 15
+        while not redis.Redis(port=redis_port).keys("*"):
+            assert time.monotonic() < deadline, "the gateway never went back to Redis"
+            assert get(f"{url}/v1/models").status_code != 500
+            time.sleep(0.5)
+        # Back on shared counters (the restarted Redis is empty, so the quota starts afresh).
+        assert get(f"{url}/v1/models").status_code == 503
+        assert metric_value(scrape(url), "emotion_rate_limit_degraded", {"policy": "default"}) == 0
+        assert "reachable again" in process.log_tail()
+    finally:
+        process.stop()
+        store.stop()

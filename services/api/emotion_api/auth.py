@@ -68,7 +68,7 @@ class KeyGuard:
         where = "addr:" + address
         # Checked before the key is looked at: once throttled, a right guess teaches nothing.
         decision = await self.failures.peek(where)
-        if decision is not None and not decision.allowed:
+        if not decision.allowed:
             metrics.AUTH_THROTTLED.inc()
             raise RateLimited(
                 f"too many failed API-key attempts from this address; retry in {decision.reset_after_s}s",

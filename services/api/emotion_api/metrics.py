@@ -33,6 +33,9 @@ FACES_PER_IMAGE = Histogram(
 )
 PREDICTIONS = Counter("emotion_predictions_total", "Predicted faces by top emotion.", ["emotion"])
 RATE_LIMITED = Counter("emotion_rate_limited_total", "Requests refused by the rate limiter.")
+RATE_LIMIT_DEGRADED = Gauge(
+    "emotion_rate_limit_degraded", "1 while the shared quota store is unreachable and this replica counts alone.", ["policy"]
+)
 AUTH_FAILURES = Counter("emotion_auth_failures_total", "Requests refused for a missing or wrong API key.")
 AUTH_THROTTLED = Counter(
     "emotion_auth_throttled_total", "Requests refused because their address had too many failed API-key attempts."

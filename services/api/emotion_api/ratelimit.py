@@ -2,8 +2,14 @@
 
 Fixed windows from the `limits` library: one counter per client and window, so a Redis-backed
 gateway fleet shares the quota. Responses carry the IETF `RateLimit-Policy` / `RateLimit`
-headers; a refusal adds `Retry-After`. If Redis is unreachable the limiter lets requests through
-(logged): an outage of the quota store must not take the API down with it.
+headers; a refusal adds `Retry-After`.
+
+If Redis is unreachable, each replica falls back to its own in-memory counters: the quota still
+holds per replica (a fleet of N lets through at most N times the limit), an outage of the quota
+store neither takes the API down nor opens it to unlimited traffic. The fallback is logged once
+when it starts and once when Redis answers again, and `emotion_rate_limit_degraded` is 1 while it
+lasts. Redis is retried at most every REDIS_RETRY_S, so an outage does not add a connection
+attempt to every request.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
+from . import metrics
 from .core.config import Settings
 
 log = logging.getLogger(__name__)
 
 POLICY = "default"
+REDIS_RETRY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -45,32 +53,56 @@ class RateDecision:
 
 
 class RateLimiter:
-    def __init__(self, item: RateLimitItem, storage: Storage, policy: str = POLICY) -> None:
+    def __init__(self, item: RateLimitItem, storage: Storage, policy: str = POLICY,
+                 retry_s: float = REDIS_RETRY_S) -> None:
         self.item = item
         self.storage = storage
         self.policy = policy
+        self.retry_s = retry_s
         self._strategy = FixedWindowRateLimiter(storage)
+        # Per-replica counters used only while the shared store is unreachable.
+        self._fallback = None if isinstance(storage, MemoryStorage) else FixedWindowRateLimiter(MemoryStorage())
+        self._down_until: float | None = None  # monotonic time before which the store is not retried
 
     @property
     def backend(self) -> str:
         return "memory" if isinstance(self.storage, MemoryStorage) else "redis"
 
-    async def hit(self, identity: str) -> RateDecision | None:
-        """Count one request for ``identity``; None when the quota store is unreachable."""
+    @property
+    def degraded(self) -> bool:
+        return self._down_until is not None
+
+    async def hit(self, identity: str) -> RateDecision:
+        """Count one request for ``identity``."""
         return await self._decide(identity, count=True)
 
-    async def peek(self, identity: str) -> RateDecision | None:
+    async def peek(self, identity: str) -> RateDecision:
         """Whether one more request of ``identity`` would be allowed, without counting it."""
         return await self._decide(identity, count=False)
 
-    async def _decide(self, identity: str, *, count: bool) -> RateDecision | None:
-        strategy = self._strategy
-        try:
-            allowed = await (strategy.hit if count else strategy.test)(self.item, identity)
-            stats = await strategy.get_window_stats(self.item, identity)
-        except Exception as exc:  # noqa: BLE001 - fail open, see module docstring
-            log.warning("rate limiter (%s) unavailable, letting the request through: %s", self.backend, exc)
-            return None
+    async def _decide(self, identity: str, *, count: bool) -> RateDecision:
+        if self._down_until is None or time.monotonic() >= self._down_until:
+            try:
+                decision = await self._ask(self._strategy, identity, count)
+            except Exception as exc:  # noqa: BLE001 - any store failure means: fall back, see module docstring
+                if self._fallback is None:
+                    raise
+                if self._down_until is None:
+                    log.warning("rate limiter store (%s) unreachable, using per-replica memory counters: %s",
+                                self.backend, exc)
+                    metrics.RATE_LIMIT_DEGRADED.labels(self.policy).set(1)
+                self._down_until = time.monotonic() + self.retry_s
+            else:
+                if self._down_until is not None:
+                    log.warning("rate limiter store (%s) reachable again; shared counters restored", self.backend)
+                    metrics.RATE_LIMIT_DEGRADED.labels(self.policy).set(0)
+                    self._down_until = None
+                return decision
+        return await self._ask(self._fallback, identity, count)
+
+    async def _ask(self, strategy: FixedWindowRateLimiter, identity: str, count: bool) -> RateDecision:
+        allowed = await (strategy.hit if count else strategy.test)(self.item, identity)
+        stats = await strategy.get_window_stats(self.item, identity)
         return RateDecision(
             allowed=allowed,
             limit=self.item.amount,

@@ -30,12 +30,11 @@ async def require_access(request: Request, response: Response, runtime: RuntimeD
     limiter = runtime.rate_limiter
     if limiter is not None:
         decision = await limiter.hit(identity)
-        if decision is not None:
-            if not decision.allowed:
-                metrics.RATE_LIMITED.inc()
-                raise RateLimited(
-                    f"rate limit of {runtime.settings.rate_limit} exceeded; retry in {decision.reset_after_s}s",
-                    headers=decision.headers(),
-                )
-            response.headers.update(decision.headers())
+        if not decision.allowed:
+            metrics.RATE_LIMITED.inc()
+            raise RateLimited(
+                f"rate limit of {runtime.settings.rate_limit} exceeded; retry in {decision.reset_after_s}s",
+                headers=decision.headers(),
+            )
+        response.headers.update(decision.headers())
     return identity

@@ -159,7 +159,7 @@ class _Session:
         if limiter is None:
             return
         decision = await limiter.hit(self.identity)
-        if decision is not None and not decision.allowed:
+        if not decision.allowed:
             metrics.RATE_LIMITED.inc()
             raise RateLimited(
                 f"rate limit of {self.settings.rate_limit} exceeded; retry in {decision.reset_after_s}s",
