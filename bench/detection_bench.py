@@ -9,6 +9,7 @@ the *detected* boxes with crop_faces, next to its accuracy on the original 48x48
     make bench-detect                     # all detectors, 150 scenes
     python bench/detection_bench.py --data ../shared/datasets/fer2013 --detectors haar,haar+onet
     python bench/detection_bench.py --data ... --calibrate   # measure box -> FER framings
+    python bench/detection_bench.py --data ... --detectors mtcnn-48 --alignment landmarks
 
 Run it niced on a busy machine; latency is wall time of detect() on one core's share.
 """
@@ -83,7 +84,8 @@ def timed(detector, image: np.ndarray, repeats: int) -> tuple[list[Box], float, 
 
 
 def evaluate(
-    name: str, scenes: list[Scene], empties: list[np.ndarray], offsets: list[int], repeats: int
+    name: str, scenes: list[Scene], empties: list[np.ndarray], offsets: list[int], repeats: int,
+    alignment: str = "none",
 ) -> Result:
     detector = make_detector(name)
     for scene in scenes[:3]:  # warm-up: graph tracing, lazy allocations
@@ -101,7 +103,7 @@ def evaluate(
         fps += len(found) - len(pairs)
         ious += [iou for _, _, iou in pairs]
         if pairs:
-            crops = crop_faces(scene.image, [found[i] for i, _, _ in pairs])
+            crops = crop_faces(scene.image, [found[i] for i, _, _ in pairs], alignment=alignment)
             res.crops += [(crop, offsets[k] + j) for crop, (_, j, _) in zip(crops, pairs)]
     empty_fps = 0
     for image in empties:
@@ -208,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="SavedModel dir (default: newest version)")
     parser.add_argument("--calibrate", action="store_true", help="measure box -> FER framings instead")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--alignment", choices=("none", "landmarks"), default="none",
+                        help="how detected faces are cut for the crop check (the gateway's FACE_ALIGNMENT)")
     args = parser.parse_args(argv)
     os.environ["FER2013_DIR"] = str(args.data)
     import cv2
@@ -221,10 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     names = chosen or [n for n in detector_names() if n != "default"]
     empties = [face_free_image(10_000 + args.seed * 1000 + i) for i in range(args.empties)]
     offsets = np.cumsum([0] + [len(s.boxes) for s in scenes]).tolist()
-    results = [evaluate(name, scenes, empties, offsets, args.repeats) for name in names]
+    results = [evaluate(name, scenes, empties, offsets, args.repeats, args.alignment) for name in names]
     model_dir = args.model or newest_model(REPO / "models" / "emotion")
     baseline = crop_check(results, scenes, model_dir)
     report(results, scenes, len(empties), model_dir, *baseline)
+    print(f"detected faces cut with alignment={args.alignment}")
     if args.json:
         rows = [{k: v for k, v in asdict(r).items() if k != "crops"} for r in results]
         args.json.write_text(json.dumps(rows, indent=2))

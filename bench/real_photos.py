@@ -10,7 +10,7 @@ highest under models/emotion/) and for each --model (a version folder or a model
 Prints per model: faces found, accuracy, macro-F1 over the seven emotions, per-class recall.
 Writes <out>/<model>.confusion.png and <out>/results.json (figures and per-photo answers).
 
-Usage: python bench/real_photos.py [--model PATH]... [--set NAME=VALUE]... [--data DIR] [--out DIR] [--limit N]
+Usage: python bench/real_photos.py [--model PATH]... [--set NAME=VALUE]... [--data DIR] [--out DIR] [--limit N] [--no-fer]
 """
 
 from __future__ import annotations
@@ -201,6 +201,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench-real")
     parser.add_argument("--limit", type=int, help="only the first N photos (a quick look, not a figure)")
+    parser.add_argument("--no-fer", action="store_true",
+                        help="skip fer, e.g. for an A/B of gateway settings, where its figure does not change")
     args = parser.parse_args()
     overrides = {name.lower(): value for name, value in (item.split("=", 1) for item in args.set)}
     unknown = set(overrides) - set(Settings.model_fields)
@@ -216,7 +218,7 @@ def main() -> None:
         name = f"served v{model.name}" if given == SERVED else str(given)
         faces = asyncio.run(gateway_faces(photos, model, overrides))
         results["models"][name] = record(name, model, photos, truth, faces, args.out)
-    fer = fer_faces(photos)
+    fer = None if args.no_fer else fer_faces(photos)
     if fer is not None:
         results["fer"] = record(f"fer {fer[0]} (Haar)", None, photos, truth, fer[1], args.out)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

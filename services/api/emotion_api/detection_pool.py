@@ -21,13 +21,14 @@ import os
 import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Literal
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
 
 from .errors import DetectorUnavailable
 from .faces import Box, make_detector, mtcnn_nets
+from .faces.align import Alignment
 from .faces.worker import detect_and_crop, start_worker
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,13 @@ DetectIn = Literal["processes", "threads"]
 class DetectionPool:
     """``await pool.detect(image, size)`` runs ``faces.worker.detect_and_crop`` on a worker."""
 
-    def __init__(self, detector_name: str, *, workers: int, where: DetectIn = "processes") -> None:
+    def __init__(
+        self, detector_name: str, *, workers: int, where: DetectIn = "processes", alignment: Alignment = "none"
+    ) -> None:
         self.detector_name = detector_name
+        if alignment not in get_args(Alignment):
+            raise ValueError(f"alignment must be one of {get_args(Alignment)}, got {alignment!r}")
+        self.alignment = alignment  # sent with each image: workers keep no per-setting state
         self.workers = workers
         self.where = where
         cv2.setNumThreads(1)
@@ -70,7 +76,9 @@ class DetectionPool:
         executor = self._executor
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(executor, detect_and_crop, self.detector_name, image, size)
+            return await loop.run_in_executor(
+                executor, detect_and_crop, self.detector_name, image, size, self.alignment
+            )
         except BrokenProcessPool:
             # A worker died (killed, or crashed inside native code). Replace the pool so the
             # gateway keeps serving; this request fails rather than risk crashing another worker.

@@ -19,6 +19,7 @@ from . import metrics
 from .batcher import Batcher
 from .detection_pool import DetectIn, DetectionPool
 from .errors import ApiError, Timeout
+from .faces.align import Alignment
 from .rollout_state import RolloutWatcher, Selector, route
 from .uncertain import is_uncertain
 
@@ -72,6 +73,7 @@ class Pipeline:
         detect_workers: int = 2,
         detect_in: DetectIn = "processes",
         uncertain_threshold: float = 0.0,
+        face_alignment: Alignment = "none",
     ) -> None:
         self.backend = backend
         self.batcher = batcher
@@ -82,7 +84,9 @@ class Pipeline:
         self.uncertain_threshold = uncertain_threshold
         self._label_names: tuple[str, ...] | None = None
         self._input_shape: tuple[int, ...] | None = None
-        self.detection = DetectionPool(detector_name, workers=detect_workers, where=detect_in)
+        self.detection = DetectionPool(
+            detector_name, workers=detect_workers, where=detect_in, alignment=face_alignment
+        )
 
     def close(self) -> None:
         self.detection.close()

@@ -44,6 +44,7 @@ class Runtime:
             detect_workers=settings.detect_workers,
             detect_in=settings.detect_in,
             uncertain_threshold=settings.uncertain_threshold,
+            face_alignment=settings.face_alignment,
         )
         self.rate_limiter: RateLimiter | None = make_rate_limiter(settings)
         self.key_guard = KeyGuard(settings.api_keys, make_auth_failure_limiter(settings))

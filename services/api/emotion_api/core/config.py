@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # GIL (see detection_pool.py); threads save the workers' memory (about 65 MB each).
     detect_workers: int = Field(default_factory=usable_cpus, ge=1, le=256)
     detect_in: Literal["processes", "threads"] = "processes"
+    # How a detected face becomes the model's 48x48 input: "landmarks" levels the eyes and puts
+    # eyes and mouth where FER-2013 has them (faces/align.py; boxes without landmarks, from Haar,
+    # are cut as "none" does); "none" cuts the FER-framed box. Chosen by bench-real and
+    # bench-detect together; figures in faces/align.py.
+    face_alignment: Literal["landmarks", "none"] = "landmarks"
 
     # Access control
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()

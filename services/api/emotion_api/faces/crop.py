@@ -5,24 +5,32 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .align import Alignment, aligned_crop
 from .types import Box
 
 
-def crop_faces(gray: np.ndarray, boxes: list[Box], size: int = 48) -> np.ndarray:
+def crop_faces(gray: np.ndarray, boxes: list[Box], size: int = 48, *, alignment: Alignment = "none") -> np.ndarray:
     """Return ``[len(boxes), size, size]`` uint8 crops of FER-framed boxes.
 
     Detectors already return boxes in FER-2013 framing (see ``framing.py``); a box that is not
     square is squared around its centre. Parts of the square outside the image repeat the edge
     pixels: FER faces have no black bars, so zero padding would be a pattern the model never saw.
+    With ``alignment="landmarks"``, a box that carries landmarks (MTCNN's) is cut by them instead
+    (``align.py``: eyes level, FER's eye and mouth positions); boxes without keep the box crop.
     """
     if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8:
         got = getattr(gray, "dtype", type(gray).__name__), getattr(gray, "shape", None)
         raise ValueError(f"expected a grayscale uint8 [H, W] array, got {got}")
     if size < 1:
         raise ValueError(f"crop size must be positive, got {size}")
+    if alignment not in ("landmarks", "none"):
+        raise ValueError(f"alignment must be 'landmarks' or 'none', got {alignment!r}")
     out = np.empty((len(boxes), size, size), dtype=np.uint8)
     for i, box in enumerate(boxes):
-        out[i] = _crop_one(gray, box, size)
+        if alignment == "landmarks" and box.landmarks is not None:
+            out[i] = aligned_crop(gray, box.landmarks, size)
+        else:
+            out[i] = _crop_one(gray, box, size)
     return out
 
 

@@ -24,7 +24,7 @@ class Framing:
         side = max(1, round(max(box.width, box.height) * self.scale))
         cx = box.x + box.width / 2 + self.shift_x * box.width
         cy = box.y + box.height / 2 + self.shift_y * box.height
-        return Box(round(cx - side / 2), round(cy - side / 2), side, side, box.score)
+        return Box(round(cx - side / 2), round(cy - side / 2), side, side, box.score, box.landmarks)
 
     def mirrored(self) -> Framing:
         """The framing for boxes found on a horizontally flipped image."""

@@ -27,13 +27,19 @@ NMS_ONET = 0.7
 
 
 class MTCNNCascade:
-    """``detect(gray, min_face, thresholds)`` -> ``[n, 5]`` rows of x1, y1, x2, y2, score."""
+    """``detect(gray, min_face, thresholds)`` -> ``[n, 5]`` rows of x1, y1, x2, y2, score;
+    ``detect_with_landmarks`` adds ONet's five points per face, ``[n, 5, 2]`` (x, y) in pixels."""
 
     def __init__(self) -> None:
         # Fresh networks per cascade: OpenCV DNN nets must not run in two threads at once.
         self._pnet, self._rnet, self._onet = mtcnn_nets.pnet(), mtcnn_nets.rnet(), mtcnn_nets.onet()
 
     def detect(self, gray: np.ndarray, min_face: int, thresholds: tuple[float, float, float]) -> np.ndarray:
+        return self.detect_with_landmarks(gray, min_face, thresholds)[0]
+
+    def detect_with_landmarks(
+        self, gray: np.ndarray, min_face: int, thresholds: tuple[float, float, float]
+    ) -> tuple[np.ndarray, np.ndarray]:
         # The networks were trained on RGB scaled to [-1, 1]; ``mtcnn_nets`` take one grey plane.
         plane = (gray.astype(np.float32) - 127.5) / 128.0
         h, w = plane.shape
@@ -44,12 +50,13 @@ class MTCNNCascade:
         if len(boxes):
             boxes = self._refine(self._onet, plane, boxes, 48, t_o, NMS_ONET, "min", square=False)
         if not len(boxes):
-            return np.empty((0, 5), np.float32)
-        # mtcnn's fit_to_image: corners clipped to the last pixel row/column.
+            return np.empty((0, 5), np.float32), np.empty((0, 5, 2), np.float32)
+        # mtcnn's fit_to_image: corners clipped to the last pixel row/column. Landmarks are left
+        # as predicted: a face cut by the image edge still has its eyes where ONet put them.
         out = boxes[:, 1:6].copy()
         out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w - 1)
         out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h - 1)
-        return out
+        return out, np.stack([boxes[:, 6:11], boxes[:, 11:16]], axis=-1)
 
     def _proposals(self, plane: np.ndarray, min_face: int, threshold: float) -> np.ndarray:
         h, w = plane.shape
@@ -72,9 +79,11 @@ class MTCNNCascade:
 
     def _refine(self, net, plane, boxes, size, threshold, nms, method, *, square) -> np.ndarray:
         outputs = net(_crops_and_resize(plane, boxes[:, 1:5], size))
-        offsets, scores = outputs[0], outputs[-1]  # ONet also returns landmarks, which we do not use
+        offsets, scores = outputs[0], outputs[-1]
         boxes = boxes[:, :6].copy()
         boxes[:, -1] = scores[:, -1]
+        if len(outputs) == 3:  # ONet: landmarks ride along as columns 6-15 through the shift and NMS
+            boxes = np.concatenate([boxes, _landmarks(boxes, outputs[1])], axis=1)
         boxes = _shift(boxes, offsets)
         boxes = boxes[boxes[:, 5] > threshold]
         boxes = _nms(boxes, nms, method, initial_sort=True)
@@ -106,6 +115,14 @@ def _shift(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     h = boxes[:, 4] - boxes[:, 2] + 1
     boxes[:, 1:5] += offsets * np.stack([w, h, w, h], axis=-1)
     return boxes
+
+
+def _landmarks(boxes: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """mtcnn's adjust_landmarks: ONet's x1..x5, y1..y5 in units of the (inclusive) size of the box
+    it was shown, before that box is regressed, mapped to pixels (with the library's -1)."""
+    w = boxes[:, 3:4] - boxes[:, 1:2] + 1
+    h = boxes[:, 4:5] - boxes[:, 2:3] + 1
+    return np.concatenate([w * raw[:, 0:5] + boxes[:, 1:2] - 1, h * raw[:, 5:10] + boxes[:, 2:3] - 1], axis=1)
 
 
 def _pnet_boxes(offsets: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:

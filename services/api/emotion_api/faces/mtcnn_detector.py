@@ -48,11 +48,14 @@ class MTCNNDetector:
         smallest = max(self._min_face_size, self._min_face_fraction * min(gray.shape))
         f = max(1.0, smallest / MTCNN_MIN_FACE)
         small = shrink(gray, f)
-        found = self._cascade.detect(small, MTCNN_MIN_FACE, self._thresholds)
+        found, points = self._cascade.detect_with_landmarks(small, MTCNN_MIN_FACE, self._thresholds)
+        # Landmarks are pixel centres: centre u of the downscaled image covers (u + 0.5) * f - 0.5.
+        points = (points + 0.5) * f - 0.5
         boxes = []
-        for x1, y1, x2, y2, score in found:
+        for (x1, y1, x2, y2, score), marks in zip(found, points):
             # mtcnn's own rounding of its corner boxes to x, y, width, height
             x, y, w, h = np.round([x1, y1, x2 - x1, y2 - y1]).astype(int)
-            raw = Box(round(x * f), round(y * f), round(w * f), round(h * f), float(score))
+            landmarks = tuple((float(px), float(py)) for px, py in marks)
+            raw = Box(round(x * f), round(y * f), round(w * f), round(h * f), float(score), landmarks)
             boxes.append(self._framing.apply(raw))
         return largest_first(boxes)

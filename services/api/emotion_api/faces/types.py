@@ -9,15 +9,24 @@ import cv2
 import numpy as np
 
 
+Point = tuple[float, float]
+
+
 @dataclass(frozen=True)
 class Box:
-    """A face in pixels of the image given to ``detect``; ``x``, ``y`` is the top-left corner."""
+    """A face in pixels of the image given to ``detect``; ``x``, ``y`` is the top-left corner.
+
+    ``landmarks``: MTCNN's five points (left eye, right eye, nose, mouth left, mouth right, left
+    and right as seen in the image) in pixels of the same image, for ``crop_faces`` to align
+    with; detectors without a landmark stage (Haar) leave it ``None``.
+    """
 
     x: int
     y: int
     width: int
     height: int
     score: float = 1.0
+    landmarks: tuple[Point, ...] | None = None
 
     @property
     def area(self) -> int:

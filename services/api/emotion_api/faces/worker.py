@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from . import mtcnn_nets
+from .align import Alignment
 from .crop import crop_faces
 from .registry import make_detector
 from .types import Box
@@ -29,12 +30,15 @@ def _detector(name: str):
     return detector
 
 
-def detect_and_crop(name: str, image: np.ndarray, size: int) -> tuple[list[Box], np.ndarray, float]:
-    """Boxes (largest first), their ``size`` x ``size`` crops and the seconds detection took."""
+def detect_and_crop(
+    name: str, image: np.ndarray, size: int, alignment: Alignment = "none"
+) -> tuple[list[Box], np.ndarray, float]:
+    """Boxes (largest first), their ``size`` x ``size`` crops (cut as ``alignment`` says, see
+    ``crop_faces``) and the seconds detection took."""
     started = time.perf_counter()
     boxes = sorted(_detector(name).detect(image), key=lambda b: b.width * b.height, reverse=True)
     seconds = time.perf_counter() - started
-    return boxes, crop_faces(image, boxes, size), seconds
+    return boxes, crop_faces(image, boxes, size, alignment=alignment), seconds
 
 
 PARENT_POLL_S = 1.0
