@@ -91,6 +91,7 @@ def test_keys_never_reach_the_log(keyed_light):
     log = process.log_tail(200_000)
     assert "/v1/emotions/stream" in log and "/v1/models" in log, log[-2000:]  # the lines were written...
     assert secret not in log and KEY not in log  # ...without the keys
+    assert "Logging error" not in log and "[redacted]" in log  # redacted, and every line still formats
 
 
 @pytest.mark.parametrize("launcher", ["Makefile", "services/api/Dockerfile"])

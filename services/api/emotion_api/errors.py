@@ -66,6 +66,12 @@ class BackendUnavailable(ApiError):
     code, status = "backend_unavailable", 503
 
 
+class ShuttingDown(ApiError):
+    """Readiness after SIGTERM (draining.py): this replica takes no new work; requests in flight finish."""
+
+    code, status = "shutting_down", 503
+
+
 class DetectorUnavailable(ApiError):
     """A face-detection worker process died under this request; the pool is already replaced."""
 

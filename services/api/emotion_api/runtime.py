@@ -15,6 +15,7 @@ from .auth import KeyGuard
 from .backends import Backend, make_backend
 from .batcher import Batcher
 from .core.config import Settings
+from .draining import Drain
 from .pipeline import Pipeline
 from .ratelimit import RateLimiter, make_auth_failure_limiter, make_rate_limiter
 from .rollout_state import RolloutWatcher
@@ -49,8 +50,10 @@ class Runtime:
         self.rate_limiter: RateLimiter | None = make_rate_limiter(settings)
         self.key_guard = KeyGuard(settings.api_keys, make_auth_failure_limiter(settings))
         self._tasks: list[asyncio.Task] = []
+        self.drain = Drain(settings.shutdown_drain_s)
 
     async def start(self) -> None:
+        self.drain.install()
         self.batcher.start()
         pipeline.set_active(self.pipeline)
         self._tasks.append(asyncio.create_task(self._warm_detection(), name="detection-warm-up"))

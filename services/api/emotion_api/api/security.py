@@ -42,11 +42,15 @@ class SecurityHeadersMiddleware:
 
 
 class RedactKeys(logging.Filter):
+    """Redacts keys inside the record's arguments, keeping their shape: uvicorn's access formatter
+    unpacks exactly five of them, so collapsing them into the message breaks that formatter."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _KEY_IN_QUERY.sub(r"\1[redacted]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
+        if isinstance(record.msg, str):
+            record.msg = _KEY_IN_QUERY.sub(r"\1[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_KEY_IN_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
         return True
 
 

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     stream_smoothing: float = Field(0.6, ge=0.0, le=1.0)
     stream_max_fps: float = Field(15.0, gt=0, le=120)
 
+    # Seconds between SIGTERM and the start of shutdown, serving while /readyz says 503 (draining.py);
+    # Kubernetes needs a few for the pod to leave the Service's endpoints.
+    shutdown_drain_s: float = Field(3.0, ge=0.0, le=300.0)
+
     log_level: LogLevel = "info"
 
     @field_validator("api_keys", mode="before")

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ...errors import error_response
+from ...errors import ShuttingDown, error_response
 from ..deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
@@ -18,8 +18,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "backend_unavailable"}})
+@router.get("/readyz", responses={503: {"description": "backend_unavailable, or shutting_down after SIGTERM"}})
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    if runtime.drain.draining:
+        return error_response(ShuttingDown.status, ShuttingDown.code,
+                              "the gateway is shutting down; requests in flight still complete")
     try:
         async with asyncio.timeout(2.0):
             ready = await runtime.backend.ready()
