@@ -40,6 +40,9 @@ AUTH_FAILURES = Counter("emotion_auth_failures_total", "Requests refused for a m
 AUTH_THROTTLED = Counter(
     "emotion_auth_throttled_total", "Requests refused because their address had too many failed API-key attempts."
 )
+MODEL_LOAD_FAILURES = Counter(
+    "emotion_model_load_failures_total", "Model version folders refused because they did not load as a model."
+)
 MODEL_INFO = Info("emotion_model", "The served model: name, backend, stable and canary versions.")
 VERSION_REQUESTS = Counter(
     "emotion_model_version_requests_total", "Analysed images by the model version that answered and outcome.",

@@ -9,6 +9,7 @@ rollout state names; older versions stay loaded until their folder disappears.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import metrics
 from ..errors import BackendUnavailable, ModelNotFound
 from ..rollout_state import RolloutWatcher, Target
 from .base import INPUT_KEY, OUTPUT_KEY, SERVING_SIGNATURE, Backend, ModelDescription, Prediction
@@ -57,7 +59,10 @@ def _load_version(path: Path, version: int) -> _Loaded:
         card = json.loads((path / "assets" / "model.json").read_text())
         label_names = tuple(card["labels"])
     loaded = _Loaded(version, signature, label_names, input_shape, module)
-    _run(loaded, np.zeros((1, *input_shape), np.uint8))  # warm up: the first call traces
+    out = _run(loaded, np.zeros((1, *input_shape), np.uint8))  # warm up: the first call traces
+    # A version that answers in another shape than it declares would give clients wrong labels.
+    if out.shape != (1, len(label_names)):
+        raise ValueError(f"serving_default gives {out.shape[1:]} scores for {len(label_names)} labels")
     return loaded
 
 
@@ -91,6 +96,9 @@ class EmbeddedBackend(Backend):
         self.rollout = rollout
         self.poll_s = poll_s
         self._models: dict[int, _Loaded] = {}
+        # Versions that failed to load, with the folder's mtime then: not retried (nor served)
+        # until the folder changes, so a broken version costs one attempt, not one per poll.
+        self._refused: dict[int, int] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tf-embedded")
         self._load_lock = asyncio.Lock()
         self._poll_task: asyncio.Task | None = None
@@ -115,13 +123,32 @@ class EmbeddedBackend(Backend):
     def _wanted(self, on_disk: list[int]) -> set[int]:
         state = self.rollout.current()
         named = state.named_versions() if state else set()
-        return ({on_disk[-1]} if on_disk else set()) | (named & set(on_disk))
+        usable = [v for v in on_disk if not self._is_refused(v)]
+        return ({usable[-1]} if usable else set()) | (named & set(usable))
+
+    def _is_refused(self, version: int) -> bool:
+        if version not in self._refused:
+            return False
+        try:
+            mtime = (self.base_path / str(version)).stat().st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime != self._refused[version]:
+            del self._refused[version]  # replaced or removed: worth another look
+            return False
+        return True
 
     async def refresh(self) -> None:
         """Load the newest version and those the rollout state names; drop deleted folders."""
         on_disk = versions_on_disk(self.base_path)
-        for version in sorted(self._wanted(on_disk) - self._models.keys()):
-            await self._ensure_loaded(version)
+        # Twice at most: when the newest version is refused, the next newest becomes wanted.
+        for _ in range(2):
+            missing = sorted(self._wanted(on_disk) - self._models.keys())
+            if not missing:
+                break
+            for version in missing:
+                with contextlib.suppress(ModelNotFound):  # refused: logged and counted in _ensure_loaded
+                    await self._ensure_loaded(version)
         for version in set(self._models) - set(on_disk):
             log.info("version %d was removed from %s: unloading", version, self.base_path)
             self._models.pop(version, None)
@@ -140,8 +167,13 @@ class EmbeddedBackend(Backend):
             try:
                 model = await loop.run_in_executor(self._executor, _load_version, path, version)
             except Exception as exc:
-                log.exception("loading %s version %d failed", self.model_name, version)
-                raise BackendUnavailable(f"could not load version {version}") from exc
+                with contextlib.suppress(OSError):
+                    self._refused[version] = path.stat().st_mtime_ns
+                metrics.MODEL_LOAD_FAILURES.inc()
+                log.error("refused %s version %d: it does not load as a model (%s: %s); still serving %s",
+                          self.model_name, version, type(exc).__name__, exc,
+                          max(self._models) if self._models else "nothing")
+                raise ModelNotFound(f"version {version} is present but failed to load; see the gateway log") from exc
             self._models[version] = model
             log.info("version %d ready", version)
             return model
@@ -175,7 +207,9 @@ class EmbeddedBackend(Backend):
         return self.known_version(target)
 
     def _exists(self, version: int) -> bool:
-        return version in self._models or (self.base_path / str(version) / "saved_model.pb").is_file()
+        if version in self._models:
+            return True
+        return (self.base_path / str(version) / "saved_model.pb").is_file() and not self._is_refused(version)
 
     async def predict(self, pixels: np.ndarray, target: Target) -> Prediction:
         version = self.resolve(target).version
