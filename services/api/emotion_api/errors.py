@@ -65,6 +65,10 @@ class ModelNotFound(ApiError):
 class BackendUnavailable(ApiError):
     code, status = "backend_unavailable", 503
 
+    # Serving restarting or a version loading takes seconds: tell clients when to come back.
+    def __init__(self, message: str = "the model backend is unavailable; retry shortly") -> None:
+        super().__init__(message, headers={"Retry-After": "2"})
+
 
 class ShuttingDown(ApiError):
     """Readiness after SIGTERM (draining.py): this replica takes no new work; requests in flight finish."""
@@ -76,6 +80,9 @@ class DetectorUnavailable(ApiError):
     """A face-detection worker process died under this request; the pool is already replaced."""
 
     code, status = "detector_unavailable", 503
+
+    def __init__(self, message: str = "a face-detection worker failed; retry") -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
 
 
 class Overloaded(ApiError):
