@@ -37,6 +37,7 @@ from tests.utils.scenes import make_scenes  # noqa: E402
 from tests.utils.servers import Gateway, child_pids  # noqa: E402
 
 from bench.detection_bench import match  # noqa: E402
+from emotion_api.core.config import usable_cpus  # noqa: E402
 from emotion_api.faces import Box  # noqa: E402
 
 FER_VENV = REPO / "build" / "fer-venv"
@@ -126,6 +127,17 @@ def batch_stats(url: str) -> tuple[float, float]:
     return metric_value(text, "emotion_batch_size_sum"), metric_value(text, "emotion_batch_size_count")
 
 
+STAGES = ("decode", "detect", "backend")
+
+
+def stage_seconds(url: str) -> dict[str, float]:
+    """Seconds spent so far per stage (the gateway's own stage metrics) and in the batch queue."""
+    text = httpx.get(f"{url}/metrics").text
+    spent = {s: metric_value(text, "emotion_stage_duration_seconds_sum", {"stage": s}) for s in STAGES}
+    spent["queue"] = metric_value(text, "emotion_queue_wait_seconds_sum")
+    return spent
+
+
 def multipart(payload: bytes) -> tuple[bytes, str]:
     """One upload as the multipart/form-data body a browser would send, built once per image."""
     boundary = "bench-boundary-7d1f0c2a"
@@ -188,6 +200,7 @@ class FerWorker:
             print(f"fer: NOT AVAILABLE - it is not installed in {FER_VENV} (pip install fer==25.10.3 there); "
                   "no comparison numbers")
             return None
+        workdir.mkdir(parents=True, exist_ok=True)
         paths = []
         for i, image in enumerate(images):
             path = workdir / f"scene-{i}.png"
@@ -206,9 +219,12 @@ class FerWorker:
         raise RuntimeError(f"fer worker exited with {self.process.wait()}")
 
     def ask(self, **command) -> dict:
+        self.send(**command)
+        return self._reply()
+
+    def send(self, **command) -> None:
         self.process.stdin.write(json.dumps(command) + "\n")
         self.process.stdin.flush()
-        return self._reply()
 
     def stop(self) -> None:
         self.process.stdin.close()
@@ -216,7 +232,7 @@ class FerWorker:
 
 
 def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_requests: int, rounds: int,
-                  fer: FerWorker | None, settings: dict[str, str]) -> None:
+                  fers: list[FerWorker], settings: dict[str, str]) -> None:
     gateway = Gateway.launch({"LOG_LEVEL": "warning", **settings})
     try:
         gateway.wait()
@@ -238,17 +254,18 @@ def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_request
         for concurrency in (1, 8, 32):
             run_measured(url, pid, payloads, concurrency, seconds)
         print(f"gateway RSS: {rss_mib(pid):.0f} MiB ({len(process_tree(pid))} processes)")
-        if fer is not None:
-            compare_with_fer(url, pid, payloads, seconds, rounds, fer)
+        if fers:
+            compare_with_fer(url, pid, payloads, seconds, rounds, fers)
     finally:
         gateway.stop()
 
 
 def run_measured(url: str, pid: int, payloads: list[bytes], concurrency: int, seconds: float) -> float:
     """One throughput level, printed; returns images/s."""
-    before, server_cpu = batch_stats(url), cpu_seconds(pid)
+    before, server_cpu, stages = batch_stats(url), cpu_seconds(pid), stage_seconds(url)
     result = asyncio.run(run_level(url, payloads, concurrency, seconds))
     after, server_cpu = batch_stats(url), cpu_seconds(pid) - server_cpu
+    stages = {k: v - stages[k] for k, v in stage_seconds(url).items()}
     crops, calls = after[0] - before[0], after[1] - before[1]
     print(
         f"throughput @ concurrency {concurrency:>2}: {result['rps']:6.1f} images/s "
@@ -265,24 +282,45 @@ def run_measured(url: str, pid: int, payloads: list[bytes], concurrency: int, se
     print(f"    CPU per request: gateway {server_cpu / handled * 1000:.1f} ms   "
           f"bench client {result['client_cpu'] / handled * 1000:.1f} ms   "
           f"gateway cores busy {server_cpu / result['elapsed']:.2f}")
+    # Where a request's time goes, from the stage metrics: decode runs on the event loop, detection
+    # (with cropping) in a worker, the model once per batch (its time shared by the batch's
+    # requests); the rest of the CPU is HTTP, JSON and the event loop.
+    per = {k: v / handled * 1000 for k, v in stages.items()}
+    other = server_cpu / handled * 1000 - per["decode"] - per["detect"] - per["backend"]
+    print(f"    per request: decode {per['decode']:.1f} ms   detect+crop {per['detect']:.1f} ms   "
+          f"batch wait {per['queue']:.1f} ms   model {per['backend']:.1f} ms   "
+          f"HTTP/serialise/event loop (CPU left over) {other:.1f} ms")
     return result["rps"]
 
 
-def compare_with_fer(url: str, pid: int, payloads: list[bytes], seconds: float, rounds: int, fer: FerWorker) -> None:
-    """Gateway at concurrency 32 and fer's sequential detect_emotions, in alternating rounds."""
-    ratios = []
+def fer_round(fers: list[FerWorker], seconds: float) -> tuple[float, list[float], int]:
+    """fer in every given process at once (each sequential): images/s summed, latencies, faces."""
+    for fer in fers:
+        fer.send(op="time", seconds=seconds)
+    replies = [fer._reply() for fer in fers]
+    latencies = [t for r in replies for t in r["latencies"]]
+    return sum(len(r["latencies"]) / r["elapsed"] for r in replies), latencies, sum(r["faces"] for r in replies)
+
+
+def compare_with_fer(url: str, pid: int, payloads: list[bytes], seconds: float, rounds: int,
+                     fers: list[FerWorker]) -> None:
+    """Gateway at concurrency 32 against fer, in alternating rounds: fer in one process (how it is
+    usually run) and in as many processes as the gateway has cores (the images split between
+    them), so that both sides use the whole machine."""
+    ratios: dict[int, list[float]] = {1: [], len(fers): []}
     for k in range(rounds):
         print(f"round {k + 1}/{rounds}:")
         gateway_rps = run_measured(url, pid, payloads, 32, seconds)
-        data = fer.ask(op="time", seconds=seconds)
-        latencies = data["latencies"]
-        fer_rps = len(latencies) / data["elapsed"]
-        print(f"fer 25.10.3 detect_emotions (Haar, in-process, sequential, {len(latencies)} images): "
-              f"p50 {percentile(latencies, 50) * 1000:.1f} ms   p99 {percentile(latencies, 99) * 1000:.1f} ms   "
-              f"{fer_rps:.1f} images/s   {data['faces'] / len(latencies):.2f} faces/image")
-        ratios.append(gateway_rps / fer_rps)
-    print(f"gateway @ concurrency 32 / fer, per round: {', '.join(f'{r:.2f}x' for r in ratios)}   "
-          f"median {statistics.median(ratios):.2f}x")
+        for processes in sorted(ratios):
+            fer_rps, latencies, faces = fer_round(fers[:processes], seconds)
+            print(f"fer 25.10.3 detect_emotions (Haar, {processes} process{'es' if processes > 1 else ''}, each "
+                  f"sequential, {len(latencies)} images): p50 {percentile(latencies, 50) * 1000:.1f} ms   "
+                  f"p99 {percentile(latencies, 99) * 1000:.1f} ms   {fer_rps:.1f} images/s   "
+                  f"{faces / len(latencies):.2f} faces/image")
+            ratios[processes].append(gateway_rps / fer_rps)
+    for processes, values in ratios.items():
+        print(f"gateway @ concurrency 32 / fer in {processes} process{'es' if processes > 1 else ''}, per round: "
+              f"{', '.join(f'{r:.2f}x' for r in values)}   median {statistics.median(values):.2f}x")
 
 
 def main() -> None:
@@ -298,15 +336,21 @@ def main() -> None:
     payloads = [encode(s.image, "JPEG", quality=90) for s in scenes]
     print(f"{len(scenes)} scenes 640x480, {sum(len(s.boxes) for s in scenes) / len(scenes):.2f} faces/scene (truth)")
     with tempfile.TemporaryDirectory() as tmp:
-        fer = FerWorker.start([s.image for s in scenes], Path(tmp))
+        # As many fer processes as the gateway has cores (its DETECT_WORKERS default): the first has
+        # every image (it also measures quality), the others a share each.
+        cores = usable_cpus()
+        images = [s.image for s in scenes]
+        fers = [FerWorker.start(images if i == 0 else images[i::cores], Path(tmp) / f"fer-{i}") for i in range(cores)]
+        fers = [f for f in fers if f is not None]
         try:
             settings = dict(item.split("=", 1) for item in args.set)
-            bench_gateway(scenes, payloads, args.seconds, args.latency_requests, args.rounds, fer, settings)
-            if fer is not None:
-                found = [[(Box(*face["box"]), face["emotion"]) for face in image] for image in fer.ask(op="quality")["found"]]
+            bench_gateway(scenes, payloads, args.seconds, args.latency_requests, args.rounds, fers, settings)
+            if fers:
+                found = [[(Box(*face["box"]), face["emotion"]) for face in image]
+                         for image in fers[0].ask(op="quality")["found"]]
                 print(f"fer quality: {quality(scenes, found)}")
         finally:
-            if fer is not None:
+            for fer in fers:
                 fer.stop()
 
 
