@@ -1,7 +1,7 @@
 """Face-detection benchmark: recall, false positives, latency and crop fidelity per detector.
 
 Scenes are 640x480 images with 1-3 real FER-2013 val faces pasted at 80-220 px onto busy
-backgrounds (tests/utils/scenes.py); face-free images of the same kind count false positives
+backgrounds (harness/scenes.py); face-free images of the same kind count false positives
 separately. For each detector it prints recall at IoU >= 0.3, false positives per image, mean
 and p95 latency per image, and the crop check: the emotion model's accuracy on faces cut from
 the *detected* boxes with crop_faces, next to its accuracy on the original 48x48 crops.
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from emotion_api.faces import Box, crop_faces, detector_names, make_detector  # noqa: E402
 from emotion_api.faces.framing import IDENTITY, Framing  # noqa: E402
-from tests.utils.scenes import EMOTIONS, Scene, face_free_image, make_scenes  # noqa: E402
+from harness.scenes import EMOTIONS, Scene, face_free_image, make_scenes  # noqa: E402
 
 IOU = 0.3
 

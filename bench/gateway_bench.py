@@ -1,7 +1,7 @@
 """Gateway benchmark: latency, throughput and batching of POST /v1/emotions, against `fer`.
 
 Starts the gateway (embedded backend, default settings) on a free loopback port and sends a
-fixed set of 640x480 scenes with 1-3 real FER-2013 val faces (tests/utils/scenes.py). Prints
+fixed set of 640x480 scenes with 1-3 real FER-2013 val faces (harness/scenes.py). Prints
 latency p50/p99 at concurrency 1, throughput at concurrency 1/8/32, the mean batch size per
 level (from /metrics) with the CPU each request cost the gateway and the load generator, the
 gateway's RSS, and then `fer`'s detect_emotions on the same images (run in build/fer-venv,
@@ -31,10 +31,10 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "services" / "api")]
 
-from tests.utils.http import metric_value  # noqa: E402
-from tests.utils.images import encode  # noqa: E402
-from tests.utils.scenes import make_scenes  # noqa: E402
-from tests.utils.servers import Gateway, child_pids  # noqa: E402
+from harness.http import metric_value  # noqa: E402
+from harness.images import encode  # noqa: E402
+from harness.scenes import make_scenes  # noqa: E402
+from harness.servers import Gateway, child_pids  # noqa: E402
 
 from bench.detection_bench import match  # noqa: E402
 from emotion_api.core.config import usable_cpus  # noqa: E402

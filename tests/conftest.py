@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils.servers import MODEL_DIR, Gateway
+from harness.servers import MODEL_DIR, Gateway
 
 
 def link_versions(target: Path, source: Path = MODEL_DIR) -> Path:

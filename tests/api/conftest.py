@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.utils.servers import (
+from harness.servers import (
     MODEL_DIR,
     Gateway,
     Process,

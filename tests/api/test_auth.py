@@ -7,7 +7,7 @@ import pytest
 from emotion_api.auth import authenticate, presented_key
 from emotion_api.errors import Unauthorized
 from tests.api.conftest import GUARDED_KEYS
-from tests.utils.http import assert_error, get, post
+from harness.http import assert_error, get, post
 
 KEY = GUARDED_KEYS[0]
 

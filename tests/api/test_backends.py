@@ -6,8 +6,8 @@ import pytest
 
 from emotion_api.backends import base
 from tests.api.conftest import SERVING_KEYS
-from tests.utils.http import assert_error, get, post_image
-from tests.utils.images import encode, scene_png, val_faces
+from harness.http import assert_error, get, post_image
+from harness.images import encode, scene_png, val_faces
 
 HEADERS = {"X-API-Key": SERVING_KEYS[0]}
 

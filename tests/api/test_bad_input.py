@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.utils.http import TIMEOUT, assert_error, post_image
+from harness.http import TIMEOUT, assert_error, post_image
 from tests.api.conftest import SERVING_KEYS
-from tests.utils.images import encode, scene_png
+from harness.images import encode, scene_png
 
 
 def _flat(width: int, height: int, mode: str = "L") -> Image.Image:

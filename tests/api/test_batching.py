@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
-from tests.utils.http import metric_value, scrape
-from tests.utils.images import encode, scene_png, val_faces
+from harness.http import metric_value, scrape
+from harness.images import encode, scene_png, val_faces
 
 
 async def test_concurrent_requests_get_their_own_answers(gateway):

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from tests.utils.http import get, metric_value, post_image, scrape
-from tests.utils.images import scene_png
-from tests.utils.servers import MODEL_DIR, Gateway
+from harness.http import get, metric_value, post_image, scrape
+from harness.images import scene_png
+from harness.servers import MODEL_DIR, Gateway
 
 NEWEST = max(int(p.name) for p in MODEL_DIR.iterdir() if p.name.isdigit())
 

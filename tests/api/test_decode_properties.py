@@ -22,7 +22,7 @@ from PIL import Image
 from emotion_api.errors import ImageTooLarge, InvalidImage, UnsupportedMediaType
 from emotion_api.faces import Box, crop_faces, make_detector
 from emotion_api.image_decode import decode_image
-from tests.utils.images import val_faces
+from harness.images import val_faces
 
 SIZE = 48  # the model's input side
 MAX_PIXELS = 120_000  # the gateway's limit, scaled down so examples stay cheap

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from emotion_api.core.config import usable_cpus
-from tests.utils.http import assert_error, post_image
-from tests.utils.images import scene_png
-from tests.utils.servers import child_pids, python_env
+from harness.http import assert_error, post_image
+from harness.images import scene_png
+from harness.servers import child_pids, python_env
 
 
 def detection_workers(gateway) -> set[int]:

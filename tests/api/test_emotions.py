@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from emotion_api.core.config import DEFAULT_UNCERTAIN_THRESHOLD
-from tests.utils.http import EMOTIONS, post, post_image, post_json
-from tests.utils.images import encode, scene, scene_png, val_faces
+from harness.http import EMOTIONS, post, post_image, post_json
+from harness.images import encode, scene, scene_png, val_faces
 
 SEEDS = (3, 7, 11)
 

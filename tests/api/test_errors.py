@@ -8,8 +8,8 @@ import httpx
 import numpy as np
 
 from tests.api.conftest import GUARDED_KEYS
-from tests.utils.http import assert_error, get, metric_value, post, post_image
-from tests.utils.images import encode, scene_png, val_faces
+from harness.http import assert_error, get, metric_value, post, post_image
+from harness.images import encode, scene_png, val_faces
 
 LOAD_KEY = {"X-API-Key": GUARDED_KEYS[2]}
 

@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
 from emotion_api import errors
 from emotion_api.api.main import create_app
 from emotion_api.core.config import Settings
-from tests.utils.http import TIMEOUT
-from tests.utils.servers import MODEL_DIR
+from harness.http import TIMEOUT
+from harness.servers import MODEL_DIR
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 # The document the gateway serves at /openapi.json, built by the same app factory without starting

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.utils.http import EMOTIONS, get
+from harness.http import EMOTIONS, get
 
 
 def test_health_and_readiness(gateway):

@@ -8,7 +8,7 @@ from PIL import Image
 
 from emotion_api.errors import ImageTooLarge, InvalidImage, UnsupportedMediaType
 from emotion_api.image_decode import decode_image
-from tests.utils.images import encode, scene
+from harness.images import encode, scene
 
 LIMIT = 10_000_000
 

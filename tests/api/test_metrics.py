@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from tests.utils.http import get, metric_value, post_image, scrape
-from tests.utils.images import scene_png
-from tests.utils.servers import launch_prometheus
+from harness.http import get, metric_value, post_image, scrape
+from harness.images import scene_png
+from harness.servers import launch_prometheus
 
 FAMILIES = (
     "emotion_http_requests_total",

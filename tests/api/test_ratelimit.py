@@ -8,7 +8,7 @@ import httpx
 import redis
 
 from tests.api.conftest import GUARDED_KEYS, GUARDED_RATE, SERVING_KEYS, SERVING_RATE
-from tests.utils.http import assert_error, get, metric_value, scrape
+from harness.http import assert_error, get, metric_value, scrape
 
 
 def exhaust(url: str, key: str, quota: int) -> httpx.Response:
@@ -60,7 +60,7 @@ def test_redis_outage_falls_back_to_per_replica_counters_and_recovers(tmp_path):
     import sys
     import time
 
-    from tests.utils.servers import Gateway, Process, free_port, python_env, wait_port
+    from harness.servers import Gateway, Process, free_port, python_env, wait_port
 
     redis_port, quota = free_port(), 4
     redis_args = [shutil.which("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from emotion_api.rollout_state import RolloutState, RolloutWatcher, Selector, Target, read_state, route, write_state
-from tests.utils.http import get, metric_value, post_image, scrape
-from tests.utils.images import encode, val_faces
+from harness.http import get, metric_value, post_image, scrape
+from harness.images import encode, val_faces
 
 
 def wait_for(predicate, timeout_s: float = 60.0, what: str = "condition"):

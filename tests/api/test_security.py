@@ -11,8 +11,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.utils.http import assert_error, get, metric_value, post, scrape
-from tests.utils.servers import REPO, Gateway, Process, free_port, python_env
+from harness.http import assert_error, get, metric_value, post, scrape
+from harness.servers import REPO, Gateway, Process, free_port, python_env
 
 KEY = "throttle-key-0123"
 GUESS_LIMIT = 3

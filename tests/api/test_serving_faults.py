@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.utils.http import post_image
-from tests.utils.images import scene_png
-from tests.utils.servers import Gateway, launch_fake_serving, wait_grpc_ready
+from harness.http import post_image
+from harness.images import scene_png
+from harness.servers import Gateway, launch_fake_serving, wait_grpc_ready
 
 SERVING_TIMEOUT_S = 2.0
 REQUEST_TIMEOUT_S = 4.0

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from emotion_api.core.config import Settings, usable_cpus
-from tests.utils.servers import MODEL_DIR, REPO, free_port, python_env
+from harness.servers import MODEL_DIR, REPO, free_port, python_env
 
 
 def test_defaults_and_auto_backend(monkeypatch):

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.utils.http import post_image
-from tests.utils.images import scene_png
-from tests.utils.servers import Gateway, child_pids
+from harness.http import post_image
+from harness.images import scene_png
+from harness.servers import Gateway, child_pids
 
 IN_FLIGHT = 12
 DRAIN_S = 2.0
@@ -75,7 +75,7 @@ def test_kubernetes_grace_period_covers_the_drain_and_the_in_flight_bound():
 
     import yaml
 
-    from tests.utils.servers import REPO
+    from harness.servers import REPO
 
     pod = next(d for d in yaml.safe_load_all((REPO / "deploy/k8s/gateway.yaml").read_text())
                if d and d["kind"] == "Deployment")["spec"]["template"]["spec"]

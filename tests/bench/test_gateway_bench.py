@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from tests.utils.servers import REPO, python_env
+from harness.servers import REPO, python_env
 
 
 def test_gateway_bench_runs_and_prints_every_figure():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emotion_api.faces import Box, FaceDetector, make_detector
-from tests.utils.scenes import Scene, make_scenes, val_face_paths
+from harness.scenes import Scene, make_scenes, val_face_paths
 
 
 @pytest.fixture(scope="session", autouse=True)

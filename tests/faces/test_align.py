@@ -14,7 +14,7 @@ from emotion_api.core.config import Settings
 from emotion_api.detection_pool import DetectionPool
 from emotion_api.faces import crop_faces
 from emotion_api.faces.align import FER_LEFT_EYE, FER_RIGHT_EYE, FER_MOUTH
-from tests.utils.scenes import val_face_paths
+from harness.scenes import val_face_paths
 
 UPSCALE = 3
 PAD = 80

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emotion_api.faces import Box, crop_faces
-from tests.utils.scenes import make_scene
+from harness.scenes import make_scene
 
 
 def gradient(h: int = 120, w: int = 160) -> np.ndarray:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from emotion_api.faces import Box, crop_faces
-from tests.utils.scenes import clutter_photos, face_free_image, make_scene, sample_photo_path, write_scene
+from harness.scenes import clutter_photos, face_free_image, make_scene, sample_photo_path, write_scene
 
 # Hand-labelled FER-style framing (brow line of the cap to chin) of the face in matplotlib's
 # grace_hopper.jpg, the one real photo of a person that ships with the installed packages.

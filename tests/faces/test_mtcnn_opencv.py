@@ -10,7 +10,7 @@ import pytest
 from emotion_api.faces import mtcnn_nets
 from emotion_api.faces.mtcnn_cascade import MTCNNCascade
 from emotion_api.faces.registry import LOOSE
-from tests.utils.scenes import make_scenes
+from harness.scenes import make_scenes
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tests.utils.scenes import HEIGHT, WIDTH, face_free_image, make_scene, write_scene
+from harness.scenes import HEIGHT, WIDTH, face_free_image, make_scene, write_scene
 
 
 def test_same_seed_same_scene_and_different_seeds_differ():

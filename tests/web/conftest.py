@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.utils.scenes import sample_photo_path, val_face_paths
-from tests.utils.servers import REPO, Gateway, free_port
+from harness.scenes import sample_photo_path, val_face_paths
+from harness.servers import REPO, Gateway, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

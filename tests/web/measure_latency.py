@@ -20,7 +20,7 @@ import cv2
 import httpx
 from websockets.sync.client import connect
 
-from tests.utils.scenes import make_scene
+from harness.scenes import make_scene
 
 
 def frame_jpeg() -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tests.utils.scenes import sample_photo_path
+from harness.scenes import sample_photo_path
 
 
 def portrait(width: int, height: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.utils.http import EMOTIONS, post_image
+from harness.http import EMOTIONS, post_image
 from tests.web.conftest import KEYS, RATE_LIMIT
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ import numpy as np
 
 from emotion_api.faces import Box
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 WIDTH, HEIGHT = 640, 480
 FACE_PX = (80, 220)

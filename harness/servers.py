@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = REPO / "models" / "emotion"
 PORT_RANGE = (18000, 18499)  # the gateway tests' share of loopback ports
 _taken: set[int] = set()

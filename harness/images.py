@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from tests.utils.scenes import EMOTIONS, Scene, make_scene, val_face_paths
+from harness.scenes import EMOTIONS, Scene, make_scene, val_face_paths
 
 
 def encode(image: np.ndarray | Image.Image, fmt: str = "PNG", **options) -> bytes:
