@@ -146,3 +146,64 @@ def test_frames_above_the_rate_cap_are_skipped_without_using_quota(keyed_gateway
     assert codes[:2] == ["ok", "ok"]  # the burst allowance
     assert "frame_rate_exceeded" in codes[2:]
     assert "rate_limited" not in codes
+
+
+def test_hostile_streams_leave_other_streams_and_the_server_unharmed(gateway):
+    """Malformed, oversize and too-fast frames, and a client that vanishes mid-frame, on their own
+    connections while a well-behaved stream runs: each bad frame gets a documented error (or the
+    connection ends), the good stream's answers stay correct, and the server stays up."""
+    import os
+    import socket as socketlib
+    import struct
+
+    frames = [jpeg(f) for f in jittered_clip(portrait(480, 360), 3, shift=6)]
+    before_5xx = stream_count(gateway, "500")
+    with connect(ws_url(gateway)) as good:
+        ready = receive(good)
+        interval = 1 / ready["max_fps"]
+
+        def good_frame(i: int) -> dict:
+            time.sleep(interval)
+            good.send(frames[i % len(frames)])
+            return receive(good)
+
+        assert good_frame(0)["faces"]
+        with connect(ws_url(gateway), max_size=None) as bad:
+            receive(bad)
+            hostile = [
+                "[" * 100_000 + "]" * 100_000,  # pathologically nested JSON
+                "not json at all",
+                json.dumps({"image": "!!not base64!!"}),
+                json.dumps({"image": 42}),
+                b"\x00\xff" * 1000,  # bytes that are no image
+                b"\xff" * (10 * 1024 * 1024 + 1),  # over MAX_UPLOAD_BYTES
+            ]
+            codes = []
+            for message in hostile:
+                time.sleep(interval)
+                bad.send(message)
+                codes.append(receive(bad)["error"]["code"])
+            assert set(codes) <= {"invalid_request", "invalid_image", "payload_too_large"}, codes
+            assert codes[-1] == "payload_too_large"
+            # Flat out, faster than the cap: refused unanalysed, each still answered, in order.
+            for _ in range(5):
+                bad.send(frames[0])
+            replies = [receive(bad) for _ in range(5)]
+            assert any(r.get("error", {}).get("code") == "frame_rate_exceeded" for r in replies)
+            assert [r["frame"] for r in replies] == sorted(r["frame"] for r in replies)
+        assert good_frame(1)["faces"]
+
+        # A client that sends half a frame and disappears (no close frame, no rest of the payload).
+        raw = socketlib.create_connection(("127.0.0.1", gateway.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        raw.sendall((f"GET /v1/emotions/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        assert b"101" in raw.recv(4096).split(b"\r\n", 1)[0]
+        # A masked binary frame announcing 100,000 bytes, of which 10 arrive.
+        raw.sendall(bytes([0x82, 0xFF]) + struct.pack("!Q", 100_000) + os.urandom(4) + b"0123456789")
+        raw.close()
+        for i in range(2, 5):
+            reply = good_frame(i)
+            assert reply["faces"] and reply["frame"] == i
+    assert httpx.get(gateway.url + "/healthz", timeout=10).status_code == 200
+    assert stream_count(gateway, "500") == before_5xx
