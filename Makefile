@@ -10,7 +10,7 @@ DATA ?= ../shared/datasets/fer2013
 RUN_DIR ?= build/runs/default
 export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
 
-.PHONY: install system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-arch bench-real bench-frontier rollout-% clean
+.PHONY: install system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-arch bench-real bench-frontier soak rollout-% clean
 
 # The venv is rebuilt whenever the lock file changes; pip fails loudly on any missing pin.
 $(VENV)/.installed: requirements/lock.txt
@@ -70,6 +70,10 @@ bench-train: install
 
 bench-arch: install
 	$(PY) bench/arch_compare.py --data $(DATA)
+
+# Many clients for minutes on scenes, faces and bad inputs: statuses, latency, memory slope, files left.
+soak: install
+	$(PY) bench/soak.py $(BENCH_ARGS)
 
 # Val accuracy against multiply-adds and measured faces/s for every version (and --model candidates).
 bench-frontier: install

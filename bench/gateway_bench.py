@@ -34,7 +34,7 @@ sys.path[:0] = [str(REPO), str(REPO / "services" / "api")]
 from harness.http import metric_value  # noqa: E402
 from harness.images import encode  # noqa: E402
 from harness.scenes import make_scenes  # noqa: E402
-from harness.servers import Gateway, child_pids  # noqa: E402
+from harness.servers import Gateway, process_tree, rss_mib  # noqa: E402
 
 from bench.detection_bench import match  # noqa: E402
 from emotion_api.core.config import usable_cpus  # noqa: E402
@@ -88,28 +88,6 @@ def quality(scenes, found: list[list[tuple[Box, str]]]) -> str:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its live descendants: the gateway and its face-detection worker processes."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(child_pids(current))
-    return found
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of the gateway and its workers, summed (shared pages count once per process,
-    so this overstates what the processes take together)."""
-    total = 0
-    for member in process_tree(pid):
-        with contextlib.suppress(FileNotFoundError):  # a worker that exited meanwhile
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024
 
 
 def cpu_seconds(pid: int) -> float:

@@ -3,6 +3,7 @@ and Prometheus, each on a free loopback port, stopped (by pid) when the test ses
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -81,6 +82,28 @@ def child_pids(pid: int) -> set[int]:
         except OSError:  # the thread ended while we looked
             continue
     return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants: the gateway and its face-detection worker processes."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(child_pids(current))
+    return found
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of the gateway and its workers, summed (shared pages count once per process,
+    so this overstates what the processes take together)."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(FileNotFoundError):  # a worker that exited meanwhile
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
 
 
 def python_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

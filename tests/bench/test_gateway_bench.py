@@ -21,6 +21,7 @@ def test_gateway_bench_runs_and_prints_every_figure():
         level = re.search(rf"throughput @ concurrency +{concurrency}: +(\d+\.\d) images/s.*mean batch size (\d+\.\d+)", out)
         assert level and float(level[1]) > 0 and float(level[2]) >= 1, out
     assert re.search(r"CPU per request: gateway \d+\.\d ms   bench client \d+\.\d ms   gateway cores busy \d\.\d\d", out), out
+    assert re.search(r"per request: decode \d+\.\d ms   detect\+crop \d+\.\d ms   batch wait \d+\.\d ms   model \d+\.\d ms", out), out
     assert re.search(r"gateway RSS: \d+ MiB", out), out
     # fer lives in its own venv, which `make bench` builds and `make test` does not.
     assert "fer: NOT AVAILABLE" in out or re.search(r"median \d+\.\d\dx", out), out
