@@ -92,6 +92,12 @@ class Overloaded(ApiError):
         super().__init__(message, headers={"Retry-After": "1"})
 
 
+class FrameRateExceeded(ApiError):
+    """A stream frame above STREAM_MAX_FPS: answered unanalysed, the stream goes on."""
+
+    code, status = "frame_rate_exceeded", 429
+
+
 class Timeout(ApiError):
     code, status = "timeout", 504
 

@@ -165,22 +165,3 @@ class Pipeline:
             scores={name: float(p) for name, p in zip(label_names, probs, strict=True)},
             uncertain=is_uncertain(float(probs[best]), uncertain_threshold),
         )
-
-
-_active: Pipeline | None = None
-
-
-def set_active(pipeline: Pipeline | None) -> None:
-    global _active
-    _active = pipeline
-
-
-def get_pipeline() -> Pipeline:
-    if _active is None:
-        raise RuntimeError("the gateway runtime has not been started")
-    return _active
-
-
-async def analyze(image: np.ndarray, *, detect: bool = True, selector: Selector | None = None) -> AnalysisResult:
-    """Analyse with the running gateway's pipeline (the one `Runtime.start` installed)."""
-    return await get_pipeline().analyze(image, detect=detect, selector=selector)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 
-from . import metrics, pipeline
+from . import metrics
 from .auth import KeyGuard
 from .backends import Backend, make_backend
 from .batcher import Batcher
@@ -53,9 +53,12 @@ class Runtime:
         self.drain = Drain(settings.shutdown_drain_s)
 
     async def start(self) -> None:
+        if not self.settings.api_keys:
+            # Printed at every start, because an open /v1/* on a public address is a deployment bug
+            # that nothing else would report (uvicorn's --host is not visible to the app).
+            log.warning("API_KEYS is not set: /v1/* accepts every caller. Set it before serving beyond localhost.")
         self.drain.install()
         self.batcher.start()
-        pipeline.set_active(self.pipeline)
         self._tasks.append(asyncio.create_task(self._warm_detection(), name="detection-warm-up"))
         self._tasks.append(asyncio.create_task(self._start_backend(), name="backend-start"))
         self._tasks.append(asyncio.create_task(self._publish_model_info(), name="model-info"))
@@ -66,7 +69,6 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        pipeline.set_active(None)
         await self.batcher.close()
         await self.backend.close()
         self.pipeline.close()

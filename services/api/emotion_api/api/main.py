@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from ..core.config import Settings, get_settings
 from ..errors import install_error_handlers
 from ..runtime import Runtime
 from .middleware import MetricsMiddleware
 from .security import SecurityHeadersMiddleware, redact_keys
-from .routes import emotions, health, metrics, models
-
-# Routers other parts of the project add; included when their module exists.
-OPTIONAL_ROUTES = ("web", "stream")
-
-
-def _optional_routers() -> list[APIRouter]:
-    routers = []
-    for name in OPTIONAL_ROUTES:
-        module_name = f"{__package__}.routes.{name}"
-        if importlib.util.find_spec(module_name) is not None:
-            routers.append(importlib.import_module(module_name).router)
-    return routers
-
+from .routes import emotions, health, metrics, models, stream, web
 
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -59,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
-    for router in (emotions.router, models.router, health.router, metrics.router, *_optional_routers()):
+    # Listed explicitly: a renamed module fails at import instead of silently dropping its route.
+    for router in (emotions.router, models.router, health.router, metrics.router, stream.router, web.router):
         app.include_router(router)
     return app

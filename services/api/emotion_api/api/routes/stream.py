@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ... import metrics
 from ...auth import presented_key
-from ...errors import ApiError, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
+from ...errors import ApiError, FrameRateExceeded, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
 from ...image_decode import decode_image
 from ...runtime import Runtime
 from ...tracking import FaceTracker, track_faces
@@ -44,10 +44,6 @@ POLICY_VIOLATION = 1008
 _CONTROL_KEYS = {"api_key", "hello"}
 
 router = APIRouter(tags=["emotions"])
-
-
-class FrameRateExceeded(ApiError):
-    code, status = "frame_rate_exceeded", 429
 
 
 class _FrameBudget:
