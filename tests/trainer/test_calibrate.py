@@ -86,3 +86,10 @@ def test_folded_calibration_is_what_the_saved_model_serves(trained_model, real_f
     card = json.loads((version / "assets" / sig.MODEL_CARD_FILE).read_text())
     assert card["calibration"]["class_scale"] == pytest.approx(params["class_scale"])
     assert card["arch"] == "deep-cnn-context"  # the card names what the calibration wraps
+
+
+def test_ece_noise_floor_shrinks_with_more_faces():
+    rng = np.random.default_rng(3)
+    probs = _softmax(rng.normal(0, 2, (5000, 7)))
+    small, large = calibrate.ece_noise_floor(probs, 300), calibrate.ece_noise_floor(probs, 3000)
+    assert 0 < large < small < 0.2

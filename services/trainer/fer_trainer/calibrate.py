@@ -133,6 +133,21 @@ def two_fold(probs: np.ndarray, labels: np.ndarray, method: str, seed: int = SPL
             for when in ("before", "after")}
 
 
+def ece_noise_floor(probs: np.ndarray, n: int, draws: int = 20, seed: int = SPLIT_SEED) -> float:
+    """The ECE a perfectly calibrated model would still show on `n` faces: labels drawn from the
+    calibrated probabilities themselves, measured like the real ones. A held-out ECE near this is
+    as good as `n` faces can tell."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(draws):
+        pick = rng.choice(len(probs), n, replace=False)
+        sample = probs[pick]
+        cumulative = sample.cumsum(1)
+        labels = (rng.random((n, 1)) > cumulative).sum(1).clip(max=probs.shape[1] - 1)
+        values.append(ece(sample, labels))
+    return float(np.mean(values))
+
+
 def choose(heldout: dict) -> str:
     """Temperature unless vector scaling lowers held-out NLL clearly at (almost) no accuracy cost."""
     t, v = heldout["temperature"]["after"], heldout["vector"]["after"]
@@ -151,6 +166,7 @@ def calibrate(probs: np.ndarray, labels: np.ndarray, method: str = "auto") -> di
     return {**params, "ece_bins": ECE_BINS,
             "val": {"before": _figures(probs, labels), "after": _figures(calibrated, labels)},
             "val_2fold_heldout": heldout[chosen], "val_2fold_heldout_by_method": heldout,
+            "ece_noise_floor_half": ece_noise_floor(calibrated, len(labels) // 2),
             "uncertain": uncertain_threshold(calibrated, labels)}
 
 
