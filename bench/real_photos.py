@@ -201,6 +201,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench-real")
     parser.add_argument("--limit", type=int, help="only the first N photos (a quick look, not a figure)")
+    parser.add_argument("--into-reports", action="store_true",
+                        help="also write each measured version's report/real_photos.json (read by its MODEL_CARD.md)")
     parser.add_argument("--no-fer", action="store_true",
                         help="skip fer, e.g. for an A/B of gateway settings, where its figure does not change")
     args = parser.parse_args()
@@ -223,6 +225,33 @@ def main() -> None:
         results["fer"] = record(f"fer {fer[0]} (Haar)", None, photos, truth, fer[1], args.out)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}/results.json and the confusion matrices beside it")
+    if args.into_reports:
+        command = "make bench-real BENCH_ARGS=\"" + " ".join(sys.argv[1:]) + "\""
+        for name, figures in results["models"].items():
+            confusion = args.out / f"{re.sub(r'[^A-Za-z0-9.]+', '-', name).strip('-')}.confusion.png"
+            write_report(Path(figures["model"]), figures, results.get("fer"), args.set, command, confusion)
+
+
+def write_report(version: Path, figures: dict, fer: dict | None, settings: list[str], command: str,
+                 confusion: Path) -> None:
+    """The version's real-photo figures and confusion matrix, with a Markdown summary its model card quotes."""
+    import shutil
+
+    rows = [("this version", figures)] + ([("`fer` 25.10.3 (its Haar detector), same photos", fer)] if fer else [])
+    lines = [f"On {figures['photos']} real photographs (`../shared/datasets/real-photos`, loosely cropped "
+             "faces in the wild; evaluation only), through the gateway's own path"
+             + (f" with {' '.join(settings)}" if settings else "") + f": `{command}`.", "",
+             "| | faces found | accuracy (largest face) | macro-F1 |", "|---|---|---|---|"]
+    lines += [f"| {label} | {f['faces_found']:.1%} | {f['accuracy']:.1%} | {f['macro_f1']:.3f} |" for label, f in rows]
+    lines += ["", "Recall per class: " + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} —"
+                                                   for k, v in figures["recall"].items()) + ".",
+              "", "![real-photo confusion matrix](real_photos_confusion.png)"]
+    report = version / "report"
+    report.mkdir(exist_ok=True)
+    shutil.copy(confusion, report / "real_photos_confusion.png")
+    (report / "real_photos.json").write_text(json.dumps({**figures, "fer": fer, "command": command,
+                                                          "summary_md": "\n".join(lines)}, indent=2))
+    print(f"wrote {report / 'real_photos.json'}")
 
 
 if __name__ == "__main__":
