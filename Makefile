@@ -83,7 +83,7 @@ bench-detect: install
 	$(PY) bench/detection_bench.py --data $(DATA)
 
 # The gateway's own path and `fer` on ../shared/datasets/real-photos (evaluation only, never trained on).
-# BENCH_ARGS e.g. --model models/emotion/7 --set DETECTOR=haar
+# BENCH_ARGS e.g. --model models/emotion/8 --set DETECTOR=haar
 bench-real: install $(FER_VENV)/.installed
 	$(PY) bench/real_photos.py $(BENCH_ARGS)
 

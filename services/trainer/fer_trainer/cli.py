@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
     lite = sub.add_parser("tflite", help="rewrite a version's TFLite copies (float16, --int8) from its SavedModel "
                                          "and check them on val")
-    lite.add_argument("version", type=Path, help="version folder, for example models/emotion/7")
+    lite.add_argument("version", type=Path, help="version folder, for example models/emotion/9")
     lite.add_argument("--data", required=True, help="dataset: val for the check, train for int8 ranges")
     lite.add_argument("--int8", action="store_true", help="also write the full-integer copy")
 

@@ -107,6 +107,9 @@ def render(folder: Path) -> str:
                   "on the flagged ones."]
     if real:
         lines += ["", "## Real photographs", "", real.get("summary_md", "")]
+    if (report / "frontier.md").is_file():
+        lines += ["", "## Accuracy against cost", "", "Every version measured on this machine (`make bench-frontier`):", "",
+                  (report / "frontier.md").read_text().strip(), "", "![accuracy-cost frontier](frontier.png)"]
     lines += ["", "## Known limits", "", LIMITS, ""]
     return "\n".join(lines)
 

@@ -23,7 +23,7 @@ LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 # From the served version's calibration (models/emotion/<N>/assets/model.json, uncertain_threshold);
 # a test holds the two equal.
-DEFAULT_UNCERTAIN_THRESHOLD = 0.57
+DEFAULT_UNCERTAIN_THRESHOLD = 0.55
 
 
 def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
