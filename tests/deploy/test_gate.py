@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from emotion_rollout.errors import GateMissing
+from emotion_rollout.errors import GateMissing, GateRefused
 from emotion_rollout.gate import judge, save_verdict
 from emotion_rollout.operations import Rollout
 from emotion_rollout.backends import EmbeddedBackend
@@ -99,3 +99,24 @@ def test_cli_refuses_a_worse_candidate_with_a_json_error(gate_base, fer_dir, fer
     result = run_cli("status", env=env)
     assert result.returncode == 0
     assert json.loads(result.stdout)["versions"] == [1, 2, 3]
+
+
+def test_a_version_that_does_not_load_is_refused_and_never_labelled(gate_base, fer_dir, fer_cache, tmp_path,
+                                                                    monkeypatch):
+    """Complete by name (saved_model.pb present) but not a model: the gate refuses it cleanly, so
+    canary, which needs a passing verdict, refuses it too."""
+    monkeypatch.setenv("FER_CACHE_DIR", str(fer_cache))
+    base = tmp_path / "emotion"
+    base.mkdir()
+    (base / "1").symlink_to(gate_base / "1", target_is_directory=True)
+    (base / "2").mkdir()
+    (base / "2" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    state_path = tmp_path / "rollout.json"
+    save_state(state_path, RolloutState(stable=1))
+    settings = RolloutSettings(model_base_path=base, rollout_state_path=state_path, rollout_data=str(fer_dir))
+    rollout = Rollout(settings, EmbeddedBackend(), log=lambda _: None)
+    with pytest.raises(GateRefused, match="version 2 does not load as a model"):
+        rollout.candidate(2, limit=LIMIT)
+    with pytest.raises(GateMissing):
+        rollout.canary(2, 0.1)
+    assert rollout.state().stable == 1 and rollout.state().canary is None

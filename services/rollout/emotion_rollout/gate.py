@@ -43,6 +43,7 @@ def evaluate_versions(model_base: Path, versions: list[int], data: str, limit: i
     """Trainer metrics of each version on the validation split (optionally a fixed random subset)."""
     from fer_trainer.data import load_split
     from fer_trainer.evaluate import evaluate, load_predictor
+    from fer_trainer.labels import EMOTIONS
 
     split = load_split(data, "val")
     images, labels = split.images, split.labels
@@ -53,7 +54,16 @@ def evaluate_versions(model_base: Path, versions: list[int], data: str, limit: i
         images, labels = images[pick], labels[pick]
     results = {}
     for version in dict.fromkeys(versions):
-        metrics, _ = evaluate(load_predictor(require_version(model_base, version)), images, labels)
+        folder = require_version(model_base, version)
+        try:
+            predict = load_predictor(folder)
+            metrics, _ = evaluate(predict, images, labels)
+        except Exception as exc:  # noqa: BLE001 - whatever TensorFlow raises, the version is unusable
+            # A folder that is complete by name but does not load (corrupt, wrong signature) is
+            # refused here, so it can never get a passing verdict, and so never a label.
+            raise GateRefused(f"version {version} does not load as a model ({type(exc).__name__}: {exc})") from exc
+        if predict(images[:1]).shape != (1, len(EMOTIONS)):
+            raise GateRefused(f"version {version} does not answer {len(EMOTIONS)} probabilities per face")
         results[version] = metrics
     return results
 
