@@ -53,11 +53,6 @@ class Runtime:
         self.drain = Drain(settings.shutdown_drain_s)
 
     async def start(self) -> None:
-        if not self.settings.api_keys:
-            # Printed at every start, because an open /v1/* on a public address is a deployment bug
-            # that nothing else would report (uvicorn's --host is not visible to the app).
-            log.warning("API_KEYS is not set: /v1/* accepts every caller. Set it before serving beyond localhost.")
-        self.drain.install()
         self.batcher.start()
         self._tasks.append(asyncio.create_task(self._warm_detection(), name="detection-warm-up"))
         self._tasks.append(asyncio.create_task(self._start_backend(), name="backend-start"))

@@ -15,6 +15,9 @@ from .middleware import MetricsMiddleware
 from .security import SecurityHeadersMiddleware, redact_keys
 from .routes import emotions, health, metrics, models, stream, web
 
+log = logging.getLogger(__name__)
+
+
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("emotion_api").setLevel(settings.logging_level)
@@ -29,6 +32,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings)
         app.state.runtime = runtime
+        # Only the server drains on SIGTERM and warns about open access; the CLI and the benchmarks
+        # build the same Runtime, where Ctrl-C must stop at once and there is no /v1/* to protect.
+        runtime.drain.install()
+        if not settings.api_keys:
+            # Every start, because an open /v1/* on a public address is a deployment bug that nothing
+            # else would report (uvicorn's --host is not visible to the app).
+            log.warning("API_KEYS is not set: /v1/* accepts every caller. Set it before serving beyond localhost.")
         await runtime.start()
         try:
             yield
