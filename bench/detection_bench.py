@@ -26,15 +26,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for extra in (REPO, REPO / "services" / "api", REPO / "services" / "trainer"):
+for extra in (REPO, REPO / "services" / "contract", REPO / "services" / "api", REPO / "services" / "trainer"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
 import numpy as np  # noqa: E402
 
 from emotion_api.faces import Box, crop_faces, detector_names, make_detector  # noqa: E402
+from emotion_contract import layout  # noqa: E402
+from emotion_contract.labels import EMOTIONS  # noqa: E402
 from emotion_api.faces.framing import IDENTITY, Framing  # noqa: E402
-from harness.scenes import EMOTIONS, Scene, face_free_image, make_scenes  # noqa: E402
+from harness.scenes import Scene, face_free_image, make_scenes  # noqa: E402
 
 IOU = 0.3
 
@@ -237,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def newest_model(base: Path) -> Path:
-    versions = [p for p in base.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()]
-    if not versions:
+    newest = layout.newest_version(base)
+    if newest is None:
         raise SystemExit(f"no exported model under {base}")
-    return max(versions, key=lambda p: int(p.name))
+    return base / str(newest)
 
 
 COLUMNS = (  # header, width, Result field, format

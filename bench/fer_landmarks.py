@@ -9,7 +9,7 @@ scores it at least --min-score and its box lies around the centre. The medians o
 centres and mouth centre (the middle of the two mouth corners), in units of the crop's side,
 are printed as the constants of ``emotion_api/faces/align.py``, with the count behind them.
 
-    PYTHONPATH=services/api python bench/fer_landmarks.py [--data DIR] [--sample N] [--seed S]
+    PYTHONPATH=services/contract:services/api python bench/fer_landmarks.py [--data DIR] [--sample N] [--seed S]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "services" / "api"))
+sys.path[:0] = [str(REPO / "services" / "contract"), str(REPO / "services" / "api")]
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

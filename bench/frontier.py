@@ -27,6 +27,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from emotion_contract import layout  # noqa: E402
 
 BATCH = 32
 ROUNDS = 3
@@ -34,7 +35,7 @@ TFLITE_FACES = 256
 
 
 def _card(folder: Path) -> dict:
-    path = folder / "assets" / "model.json"
+    path = layout.model_card_path(folder)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -99,7 +100,7 @@ def main() -> None:
     from fer_trainer.data import load_split
 
     val = load_split(args.data, "val")
-    folders = sorted((p for p in args.models.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) + args.model
+    folders = layout.complete_folders(args.models) + args.model
     rows, runners = [], {}
     for folder in folders:
         card = _card(folder)
@@ -112,7 +113,7 @@ def main() -> None:
         rows.append({**base, "form": "SavedModel + flip TTA", "val_accuracy": val_card.get("flip_tta"),
                      "multiply_adds": 2 * macs if macs else None})
         runners[name] = saved_model_rate(folder, val.images)
-        for key, file, form in (("tflite", "emotion.tflite", "TFLite"), ("tflite_int8", "emotion.int8.tflite", "TFLite int8")):
+        for key, file, form in (("tflite", layout.TFLITE_FILE, "TFLite"), ("tflite_int8", layout.TFLITE_INT8_FILE, "TFLite int8")):
             if (folder / file).is_file():
                 rows.append({**base, "form": form, "val_accuracy": tflite_accuracy(folder, key, file, val),
                              "multiply_adds": macs, "faces_per_s": round(tflite_rate(folder / file, val.images), 1),

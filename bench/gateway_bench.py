@@ -29,7 +29,7 @@ import aiohttp
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "services" / "api")]
+sys.path[:0] = [str(REPO), str(REPO / "services" / "contract"), str(REPO / "services" / "api")]
 
 from harness.http import metric_value  # noqa: E402
 from harness.images import encode  # noqa: E402

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "services" / "api"), str(REPO / "services" / "trainer")]
+sys.path[:0] = [str(REPO / "services" / s) for s in ("contract", "api", "trainer")]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import matplotlib  # noqa: E402
@@ -36,11 +36,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from emotion_api.backends.embedded import versions_on_disk  # noqa: E402
 from emotion_api.core.config import Settings  # noqa: E402
 from emotion_api.image_decode import decode_image  # noqa: E402
 from emotion_api.runtime import Runtime  # noqa: E402
-from fer_trainer.labels import EMOTIONS  # noqa: E402
+from emotion_contract import layout  # noqa: E402
+from emotion_contract.labels import EMOTIONS  # noqa: E402
 
 DATA = REPO.parent / "shared" / "datasets" / "real-photos"
 SERVED = REPO / "models" / "emotion"
@@ -79,12 +79,12 @@ def load_photos(data: Path, limit: int | None = None) -> list[Photo]:
 
 def version_folder(path: Path) -> Path:
     """A SavedModel version folder as given, or the highest version in a model base path."""
-    if (path / "saved_model.pb").is_file():
+    if (path / layout.SAVED_MODEL_FILE).is_file():
         return path
-    versions = versions_on_disk(path)
-    if not versions:
+    newest = layout.newest_version(path)
+    if newest is None:
         raise SystemExit(f"{path} is neither a version folder nor a model base path with versions")
-    return path / str(versions[-1])
+    return path / str(newest)
 
 
 async def gateway_faces(photos: list[Photo], model: Path, overrides: dict[str, str]) -> list[Faces]:

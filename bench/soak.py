@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "services" / "api")]
+sys.path[:0] = [str(REPO), str(REPO / "services" / "contract"), str(REPO / "services" / "api")]
 
 import aiohttp  # noqa: E402
 

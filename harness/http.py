@@ -7,8 +7,6 @@ import re
 
 import httpx
 
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
 # The suite shares two cores with training and other suites: allow slow answers, not hangs.
 TIMEOUT = 30.0
 

@@ -6,9 +6,10 @@ import io
 from functools import lru_cache
 
 import numpy as np
+from emotion_contract.labels import EMOTIONS
 from PIL import Image
 
-from harness.scenes import EMOTIONS, Scene, make_scene, val_face_paths
+from harness.scenes import Scene, make_scene, val_face_paths
 
 
 def encode(image: np.ndarray | Image.Image, fmt: str = "PNG", **options) -> bytes:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from emotion_contract.labels import EMOTIONS
 
 from emotion_api.faces import Box
 
 REPO = Path(__file__).resolve().parents[1]
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 WIDTH, HEIGHT = 640, 480
 FACE_PX = (80, 220)
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from emotion_contract import layout
 
 from harness.servers import MODEL_DIR, Gateway
 
@@ -13,9 +14,8 @@ from harness.servers import MODEL_DIR, Gateway
 def link_versions(target: Path, source: Path = MODEL_DIR) -> Path:
     """A model base path holding links to the real version folders, so tests can add versions."""
     target.mkdir(parents=True, exist_ok=True)
-    for version in source.iterdir():
-        if version.name.isdigit() and (version / "saved_model.pb").is_file():
-            (target / version.name).symlink_to(version.resolve(), target_is_directory=True)
+    for version in layout.complete_folders(source):
+        (target / version.name).symlink_to(version.resolve(), target_is_directory=True)
     return target
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from emotion_contract import layout
 
 from harness.servers import (
     MODEL_DIR,
@@ -55,7 +56,7 @@ class Launched:
 @pytest.fixture(scope="session")
 def _launched(gateway_launch, tmp_path_factory) -> Iterator[Launched]:
     redis, redis_port = launch_redis(tmp_path_factory.mktemp("redis"))
-    newest = max(int(p.name) for p in MODEL_DIR.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file())
+    newest = layout.newest_version(MODEL_DIR)
     config = tmp_path_factory.mktemp("serving") / "models.config"
     config.write_text(SERVING_CONFIG.format(base_path=MODEL_DIR, version=newest))
     fake, fake_port = launch_fake_serving(extra=["--model-config-file", str(config)])

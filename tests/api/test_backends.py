@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from emotion_api.backends import base
 from tests.api.conftest import SERVING_KEYS
 from harness.http import assert_error, get, post_image
 from harness.images import encode, scene_png, val_faces
 
 HEADERS = {"X-API-Key": SERVING_KEYS[0]}
-
-
-def test_signature_constants_match_the_trainer():
-    from fer_trainer import signature
-
-    for name in ("SERVING_SIGNATURE", "METADATA_SIGNATURE", "INPUT_KEY", "OUTPUT_KEY", "METADATA_INPUT_KEY",
-                 "LABELS_KEY", "INPUT_SHAPE_KEY"):
-        assert getattr(base, name) == getattr(signature, name), name
 
 
 def test_both_backends_give_the_same_scores(gateway, serving_gateway):

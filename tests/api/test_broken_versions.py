@@ -7,12 +7,13 @@ import threading
 import time
 
 import pytest
+from emotion_contract import layout
 
 from harness.http import get, metric_value, post_image, scrape
 from harness.images import scene_png
 from harness.servers import MODEL_DIR, Gateway
 
-NEWEST = max(int(p.name) for p in MODEL_DIR.iterdir() if p.name.isdigit())
+NEWEST = layout.newest_version(MODEL_DIR)
 
 
 def _publish(base, version: int, build) -> None:

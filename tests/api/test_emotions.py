@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from emotion_api.core.config import DEFAULT_UNCERTAIN_THRESHOLD
-from harness.http import EMOTIONS, post, post_image, post_json
+from emotion_contract.labels import EMOTIONS
+from harness.http import post, post_image, post_json
 from harness.images import encode, scene, scene_png, val_faces
 
 SEEDS = (3, 7, 11)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from harness.http import EMOTIONS, get
+from emotion_contract import layout
+from emotion_contract.labels import EMOTIONS
+
+from harness.http import get
 
 
 def test_health_and_readiness(gateway):
@@ -16,7 +19,7 @@ def test_health_and_readiness(gateway):
 
 def test_models(gateway, gateway_model_dir):
     body = get(f"{gateway.url}/v1/models").json()
-    on_disk = sorted(int(p.name) for p in gateway_model_dir.iterdir() if p.name.isdigit())
+    on_disk = layout.complete_versions(gateway_model_dir)
     assert body["name"] == "emotion" and body["backend"] == "embedded"
     assert body["versions"][-1] == on_disk[-1]
     assert body["version_labels"] == {"stable": on_disk[-1], "canary": None}
@@ -25,7 +28,7 @@ def test_models(gateway, gateway_model_dir):
     assert body["label_names"] == list(EMOTIONS)
     # Each version's key figures come from its own model card, as the trainer wrote it.
     for version in body["versions"]:
-        card = json.loads((gateway_model_dir / str(version) / "assets" / "model.json").read_text())
+        card = json.loads(layout.model_card_path(gateway_model_dir / str(version)).read_text())
         figures = body["cards"][str(version)]
         assert figures["arch"] == card["arch"] and figures["val_accuracy"] == card["val"]["plain"]
     newest = body["cards"][str(on_disk[-1])]

@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from emotion_api.rollout_state import RolloutState, RolloutWatcher, Selector, Target, read_state, route, write_state
+from emotion_api.rollout_state import RolloutWatcher, Selector, Target, route
+from emotion_contract.rollout import RolloutState, read_state, write_state
 from harness.http import get, metric_value, post_image, scrape
 from harness.images import encode, val_faces
 

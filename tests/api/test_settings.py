@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from emotion_contract import layout
 from pydantic import ValidationError
 
 from emotion_api.core.config import Settings, usable_cpus
@@ -99,8 +100,7 @@ def test_default_uncertain_threshold_is_the_served_models():
     """The default flags answers by the served version's own calibration figure (its model card)."""
     import json
 
-    newest = max((p for p in MODEL_DIR.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    card = json.loads((newest / "assets" / "model.json").read_text())
+    card = json.loads(layout.model_card_path(MODEL_DIR / str(layout.newest_version(MODEL_DIR))).read_text())
     assert Settings().uncertain_threshold == card["uncertain_threshold"]
     with pytest.raises(ValidationError):
         Settings(uncertain_threshold=1.5)

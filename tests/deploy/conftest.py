@@ -12,13 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from emotion_contract import layout
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models" / "emotion"
 FER_DIR = Path(os.environ.get("FER2013_DIR", REPO.parent / "shared" / "datasets" / "fer2013"))
 # This part's share of the project's port plan.
 PORTS = range(18600, 18900)
-PYTHONPATH = os.pathsep.join(str(REPO / p) for p in (".", "services/trainer", "services/api", "services/rollout"))
+PYTHONPATH = os.pathsep.join(str(REPO / p) for p in (".", "services/contract", "services/trainer", "services/api", "services/rollout"))
 
 
 def free_port() -> int:
@@ -41,7 +42,7 @@ def fer_dir() -> Path:
 
 def shipped_versions() -> list[int]:
     """Complete versions under models/emotion, by the rule Serving, the gateway and the tool share."""
-    return sorted(int(p.name) for p in MODELS.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file())
+    return layout.complete_versions(MODELS)
 
 
 def newest_shipped() -> int:

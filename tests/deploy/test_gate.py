@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
+from emotion_contract.rollout import RolloutState, write_state
 from emotion_rollout.errors import GateMissing, GateRefused
 from emotion_rollout.gate import judge, save_verdict
 from emotion_rollout.operations import Rollout
 from emotion_rollout.backends import EmbeddedBackend
 from emotion_rollout.settings import RolloutSettings
-from emotion_rollout.state import RolloutState, save_state
 from tests.deploy.conftest import PYTHONPATH, REPO, make_model_base
 
 # A fixed random subset of val: enough to tell a trained model from an untrained one, fast.
@@ -48,7 +48,7 @@ def fer_cache(tmp_path_factory):
 def rollout(gate_base, fer_dir, fer_cache, tmp_path, monkeypatch):
     monkeypatch.setenv("FER_CACHE_DIR", str(fer_cache))
     state_path = tmp_path / "rollout.json"
-    save_state(state_path, RolloutState(stable=1))
+    write_state(state_path, RolloutState(stable=1))
     settings = RolloutSettings(model_base_path=gate_base, rollout_state_path=state_path, rollout_data=str(fer_dir))
     return Rollout(settings, EmbeddedBackend(), log=lambda _: None)
 
@@ -61,7 +61,7 @@ def test_equal_candidate_passes_and_may_then_canary(rollout):
 
 
 def test_canary_needs_a_verdict_against_the_current_stable(rollout):
-    save_state(rollout.state_path, RolloutState(stable=3, previous_stable=(1,)))
+    write_state(rollout.state_path, RolloutState(stable=3, previous_stable=(1,)))
     with pytest.raises(GateMissing, match="has not been through"):
         rollout.canary(1, 0.1)
     # A passing verdict for 2, but judged against 1: stable moved on since.
@@ -77,7 +77,7 @@ def run_cli(*args, env=None):
 
 def test_cli_refuses_a_worse_candidate_with_a_json_error(gate_base, fer_dir, fer_cache, tmp_path):
     state = tmp_path / "rollout.json"
-    save_state(state, RolloutState(stable=1))
+    write_state(state, RolloutState(stable=1))
     env = {"MODEL_BASE_PATH": str(gate_base), "ROLLOUT_STATE_PATH": str(state),
            "FER_CACHE_DIR": str(fer_cache)}
     result = run_cli("candidate", "3", "--data", str(fer_dir), "--limit", str(LIMIT), env=env)
@@ -112,7 +112,7 @@ def test_a_version_that_does_not_load_is_refused_and_never_labelled(gate_base, f
     (base / "2").mkdir()
     (base / "2" / "saved_model.pb").write_bytes(b"not a SavedModel")
     state_path = tmp_path / "rollout.json"
-    save_state(state_path, RolloutState(stable=1))
+    write_state(state_path, RolloutState(stable=1))
     settings = RolloutSettings(model_base_path=base, rollout_state_path=state_path, rollout_data=str(fer_dir))
     rollout = Rollout(settings, EmbeddedBackend(), log=lambda _: None)
     with pytest.raises(GateRefused, match="version 2 does not load as a model"):

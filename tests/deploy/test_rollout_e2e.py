@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from emotion_contract.rollout import RolloutState, write_state
 from emotion_rollout.backends import EmbeddedBackend
 from emotion_rollout.operations import Rollout
 from emotion_rollout.settings import RolloutSettings
-from emotion_rollout.state import RolloutState, save_state
 from tests.deploy.conftest import start_fake_serving, start_gateway
 from tests.deploy.rollout_load import Load, Outcome
 from tests.deploy.test_serving_backend import RecordingClient, labels_only_name_loaded_versions, write_initial_config
@@ -126,7 +126,7 @@ def check_half_written_versions_never_loaded(url: str, image: bytes) -> None:
 
 
 def test_rollout_with_the_embedded_backend(model_base, face_jpeg, tmp_path):
-    save_state(model_base / "rollout.json", RolloutState(stable=1))
+    write_state(model_base / "rollout.json", RolloutState(stable=1))
     gateway, url = start_gateway(gateway_env(model_base, BACKEND="embedded"), tmp_path)
     try:
         settings = RolloutSettings(model_base_path=model_base)
@@ -143,7 +143,7 @@ def test_rollout_with_serving(model_base, face_jpeg, tmp_path):
     from emotion_rollout.serving_backend import ServingBackend
 
     config_path = write_initial_config(tmp_path / "models.config", model_base)
-    save_state(model_base / "rollout.json", RolloutState(stable=1))
+    write_state(model_base / "rollout.json", RolloutState(stable=1))
     serving, address = start_fake_serving(config_path, tmp_path)
     gateway = None
     try:

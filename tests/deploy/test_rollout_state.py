@@ -7,11 +7,15 @@ import os
 
 import pytest
 
-from emotion_api.rollout_state import RolloutWatcher, read_state
+from emotion_api.rollout_state import RolloutWatcher
+from emotion_contract.layout import complete_versions
+from emotion_contract.rollout import RolloutState, read_state, write_state
 from emotion_rollout import transitions
+from emotion_rollout.backends import EmbeddedBackend
 from emotion_rollout.errors import InvalidTransition, VersionNotFound
-from emotion_rollout.state import RolloutState, load_state, save_state
-from emotion_rollout.versions import complete_versions, newest_version, require_version
+from emotion_rollout.operations import Rollout
+from emotion_rollout.settings import RolloutSettings
+from emotion_rollout.versions import newest_version, require_version
 
 
 def test_half_written_versions_are_never_offered(model_base):
@@ -25,13 +29,13 @@ def test_half_written_versions_are_never_offered(model_base):
 
 
 def test_missing_state_file_means_newest_is_stable(model_base):
-    state = load_state(model_base / "rollout.json", lambda: newest_version(model_base))
+    state = Rollout(RolloutSettings(model_base_path=model_base), EmbeddedBackend()).state()
     assert (state.stable, state.canary, state.previous_stable) == (2, None, ())
 
 
 def test_save_is_atomic_and_readable_by_the_gateway(model_base):
     path = model_base / "rollout.json"
-    saved = save_state(path, RolloutState(stable=1, canary=2, canary_weight=0.25, previous_stable=(1,)))
+    saved = write_state(path, RolloutState(stable=1, canary=2, canary_weight=0.25, previous_stable=(1,)))
     assert saved.updated_at
     # No temporary file is left beside it, and the gateway's own reader agrees on every field.
     assert sorted(p.name for p in model_base.iterdir() if p.name.startswith(".rollout.json")) == []
@@ -44,9 +48,9 @@ def test_save_is_atomic_and_readable_by_the_gateway(model_base):
 def test_gateway_watcher_sees_each_saved_state(model_base):
     path = model_base / "rollout.json"
     watcher = RolloutWatcher(path, poll_s=0.0)
-    save_state(path, RolloutState(stable=1))
+    write_state(path, RolloutState(stable=1))
     assert watcher.current().canary is None
-    save_state(path, RolloutState(stable=1, canary=2, canary_weight=0.5))
+    write_state(path, RolloutState(stable=1, canary=2, canary_weight=0.5))
     assert watcher.current().canary == 2
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from google.protobuf import text_format
 
+from emotion_contract.rollout import RolloutState, write_state
 from emotion_rollout.errors import ServingError, VersionNotFound
 from emotion_rollout.operations import Rollout
 from emotion_rollout.serving_backend import ServingBackend
 from emotion_rollout.serving_client import ServingClient
 from emotion_rollout.serving_config import loaded_versions, model_entry, read_config, with_versions_and_labels
 from emotion_rollout.settings import RolloutSettings
-from emotion_rollout.state import RolloutState, save_state
 from tests.deploy.conftest import REPO, free_port
 from tests.utils.fake_serving import serve
 
@@ -43,7 +43,7 @@ def serving(model_base, tmp_path):
     port = free_port()
     server, store = serve(port, "emotion", model_base, model_config_file=config_path)
     client = RecordingClient(f"127.0.0.1:{port}")
-    save_state(model_base / "rollout.json", RolloutState(stable=1))
+    write_state(model_base / "rollout.json", RolloutState(stable=1))
     settings = RolloutSettings(model_base_path=model_base, rollout_backend="serving", serving_model_config=config_path)
     rollout = Rollout(settings, ServingBackend(client, config_path, "emotion", 60), log=lambda _: None)
     yield rollout, store, client, config_path

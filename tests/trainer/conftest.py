@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
+from emotion_contract.labels import EMOTIONS
 from fer_trainer import architectures
 from fer_trainer.data import load_split
-from fer_trainer.labels import EMOTIONS
 from fer_trainer.train import Recipe, compile_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,6 +90,6 @@ def trained_model(slice_dir):
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """`python -m fer_trainer ARGS` in a child process."""
     # The child does not inherit pytest.ini's pythonpath; it is found the way `make` finds it.
-    trainer = REPO / "services" / "trainer"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(trainer), os.environ.get("PYTHONPATH")]))}
+    own = [str(REPO / "services" / name) for name in ("contract", "trainer")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [*own, os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "fer_trainer", *args], capture_output=True, text=True, env=env)

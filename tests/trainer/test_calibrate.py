@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from emotion_contract import layout
 from fer_trainer import calibrate, export
-from fer_trainer import signature as sig
 from fer_trainer.data import load_split
 from fer_trainer.evaluate import load_predictor
 
 from .conftest import REPO
 
-SERVED = max((p for p in (REPO / "models" / "emotion").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+SHIPPED = REPO / "models" / "emotion"
+SERVED = SHIPPED / str(layout.newest_version(SHIPPED))
 
 
 def _softmax(z):
@@ -44,9 +45,8 @@ def raw_val_probs(fer_dir):
     version read back without its calibration) on 800 real val faces."""
     from fer_trainer.ensemble import from_version
 
-    newest = max((p for p in SERVED.parent.iterdir() if p.name.isdigit() and (p / "assets" / sig.MODEL_CARD_FILE).is_file()
-                  and json.loads((p / "assets" / sig.MODEL_CARD_FILE).read_text()).get("arch") not in (None, "ensemble")),
-                 key=lambda p: int(p.name))
+    newest = [p for p in layout.complete_folders(SHIPPED) if layout.model_card_path(p).is_file()
+              and json.loads(layout.model_card_path(p).read_text()).get("arch") not in (None, "ensemble")][-1]
     model = from_version(newest)
     val = load_split(fer_dir, "val")
     pick = np.random.default_rng(1).permutation(len(val))[:800]
@@ -85,7 +85,7 @@ def test_folded_calibration_is_what_the_saved_model_serves(trained_model, real_f
                             card={"calibration": params})
     served = load_predictor(version)(real_faces)
     np.testing.assert_allclose(served, calibrate.apply(raw, params), atol=1e-4)  # float32 graph vs float64 numpy
-    card = json.loads((version / "assets" / sig.MODEL_CARD_FILE).read_text())
+    card = json.loads(layout.model_card_path(version).read_text())
     assert card["calibration"]["class_scale"] == pytest.approx(params["class_scale"])
     assert card["arch"] == "deep-cnn-context"  # the card names what the calibration wraps
 

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
+from emotion_contract.labels import EMOTIONS
 from fer_trainer.data import DatasetError, load_split
-from fer_trainer.labels import EMOTIONS
 
 from .conftest import PER_CLASS, write_csv
 

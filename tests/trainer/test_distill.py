@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from emotion_contract import layout
 from fer_trainer import architectures
-from fer_trainer import signature as sig
 from fer_trainer.data import load_split
 from fer_trainer.distill import CACHE_FILE, DistillationLoss, targets, teacher_probabilities
 from fer_trainer.evaluate import load_predictor
@@ -15,7 +15,8 @@ from fer_trainer.train import Recipe, compile_model
 
 from .conftest import REPO, run_cli
 
-SERVED = max((p for p in (REPO / "models" / "emotion").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+SHIPPED = REPO / "models" / "emotion"
+SERVED = SHIPPED / str(layout.newest_version(SHIPPED))
 
 
 def test_teacher_probabilities_are_cached_per_teacher_and_tta(slice_dir, tmp_path):
@@ -65,7 +66,7 @@ def test_cli_distils_and_exports_a_calibrated_student_with_int8(slice_dir, tmp_p
                   "--export", "--int8", "--models", str(tmp_path / "models"))
     assert run.returncode == 0, run.stderr[-3000:]
     version = tmp_path / "models" / "1"
-    card = json.loads((version / "assets" / sig.MODEL_CARD_FILE).read_text())
+    card = json.loads(layout.model_card_path(version).read_text())
     assert card["arch"] == "deep-cnn-context-xs" and card["multiply_adds_per_face"] < 50e6
     assert card["calibration"]["method"] in ("temperature", "vector") and 0 <= card["uncertain_threshold"] <= 1
     assert json.loads((tmp_path / "run" / "run.json").read_text())["recipe"]["teacher"] == str(SERVED)
@@ -74,10 +75,10 @@ def test_cli_distils_and_exports_a_calibrated_student_with_int8(slice_dir, tmp_p
     probs = load_predictor(version)(faces)
     assert probs.shape == (len(faces), 7)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
-    metrics = json.loads((version / sig.REPORT_DIR / "metrics.json").read_text())
+    metrics = json.loads((version / layout.REPORT_DIR / "metrics.json").read_text())
     for key in ("tflite", "tflite_int8"):  # agreement is measured on the val images, not assumed
         assert 0.0 <= metrics[key]["top1_agreement"] <= 1.0 and metrics[key]["file_bytes"] > 0
-    card_md = (version / sig.REPORT_DIR / sig.MODEL_CARD_MD).read_text()
+    card_md = (version / layout.REPORT_DIR / layout.MODEL_CARD_MD).read_text()
     for section in ("Architecture and cost", "Accuracy on val", "Calibration", "Known limits", "reproduce"):
         assert section in card_md
-    assert (version / sig.REPORT_DIR / "reliability.png").stat().st_size > 0
+    assert (version / layout.REPORT_DIR / "reliability.png").stat().st_size > 0

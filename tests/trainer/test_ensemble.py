@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from emotion_contract import layout
 from fer_trainer import calibrate
-from fer_trainer import signature as sig
 from fer_trainer.ensemble import MemberError, build_ensemble, ensemble_to_file, from_version
 from fer_trainer.evaluate import load_predictor, tflite_predictor
 from fer_trainer.export import export
@@ -19,12 +19,11 @@ SHIPPED = REPO / "models" / "emotion"
 
 
 def _card(folder):
-    return json.loads((folder / "assets" / sig.MODEL_CARD_FILE).read_text())
+    return json.loads(layout.model_card_path(folder).read_text())
 
 
 # The newest shipped version that is one network (its card names the architecture).
-NEW = max((p for p in SHIPPED.iterdir() if p.name.isdigit() and _card(p).get("arch") not in (None, "ensemble")),
-          key=lambda p: int(p.name))
+NEW = [p for p in layout.complete_folders(SHIPPED) if _card(p).get("arch") not in (None, "ensemble")][-1]
 NEW_ARCH = _card(NEW)["arch"]
 
 
@@ -34,7 +33,7 @@ def old(trained_model, real_faces, tmp_path_factory):
     version = export(trained_model, tmp_path_factory.mktemp("old") / "emotion", real_faces, tflite=False)
     card = _card(version)
     del card["arch"]
-    (version / "assets" / sig.MODEL_CARD_FILE).write_text(json.dumps(card))
+    layout.model_card_path(version).write_text(json.dumps(card))
     return version
 
 
@@ -79,7 +78,7 @@ def test_ensemble_serves_the_mean_of_its_members_probabilities(real_faces, tmp_p
     version = export(reloaded, tmp_path / "models", real_faces)
     np.testing.assert_allclose(_saved_model_probs(version, real_faces), expected, atol=1e-5)
     # float16 weights: close, not bit-equal.
-    np.testing.assert_allclose(tflite_predictor(version / sig.TFLITE_FILE)(real_faces), expected, atol=5e-3)
+    np.testing.assert_allclose(tflite_predictor(version / layout.TFLITE_FILE)(real_faces), expected, atol=5e-3)
     card = _card(version)
     assert card["arch"] == "ensemble" and card["members"] == ["deep-cnn-context", NEW_ARCH]
     # An exported ensemble cannot be nested into another: its members are given instead.
@@ -97,8 +96,7 @@ def test_an_exported_ensemble_reads_back_whole(real_faces):
     """Its members reuse layer names (both have `logits`); read-back matches them layer by layer."""
     from fer_trainer.ensemble import ensemble_from_version
 
-    shipped = max((p for p in SHIPPED.iterdir() if p.name.isdigit() and _card(p).get("members")),
-                  key=lambda p: int(p.name))
+    shipped = [p for p in layout.complete_folders(SHIPPED) if _card(p).get("members")][-1]
     model = ensemble_from_version(shipped)
     probs = _keras_probs(model, real_faces)
     if _card(shipped).get("calibration"):  # what it serves is its members' mean, calibrated

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from emotion_contract import layout, signature as sig
+from emotion_contract.labels import EMOTIONS
 from fer_trainer import architectures, export
-from fer_trainer import signature as sig
 from fer_trainer.data import load_split
 from fer_trainer.evaluate import evaluate_to_folder, tflite_predictor
-from fer_trainer.labels import EMOTIONS
 from fer_trainer.train import Recipe, build_model, fit, steps_lower_loss
 
 from .conftest import run_cli
@@ -80,11 +80,11 @@ def test_saved_model_matches_keras_model(trained_model, real_faces, tmp_path):
     meta = loaded.signatures[sig.METADATA_SIGNATURE](**{sig.METADATA_INPUT_KEY: tf.constant(["x"])})
     assert [s.decode() for s in meta[sig.LABELS_KEY].numpy()[0]] == list(EMOTIONS)
     assert meta[sig.INPUT_SHAPE_KEY].numpy()[0].tolist() == [48, 48, 1]
-    assert (version_dir / "assets" / sig.LABELS_FILE).read_text().split() == list(EMOTIONS)
-    card = json.loads((version_dir / "assets" / sig.MODEL_CARD_FILE).read_text())
+    assert (version_dir / "assets" / layout.LABELS_FILE).read_text().split() == list(EMOTIONS)
+    card = json.loads((version_dir / "assets" / layout.MODEL_CARD_FILE).read_text())
     assert card["version"] == 1 and card["input_shape"] == [48, 48, 1]
 
-    lite = tflite_predictor(version_dir / sig.TFLITE_FILE)(real_faces)
+    lite = tflite_predictor(version_dir / layout.TFLITE_FILE)(real_faces)
     np.testing.assert_allclose(lite, probs, atol=1e-4)
 
 
@@ -92,7 +92,7 @@ def test_warmup_records_are_real_predict_requests(trained_model, real_faces, tmp
     from tensorflow_serving.apis import prediction_log_pb2
 
     version_dir = export.export(trained_model, tmp_path / "emotion", real_faces, tflite=False)
-    records = list(tf.data.TFRecordDataset(str(version_dir / sig.WARMUP_FILE)).as_numpy_iterator())
+    records = list(tf.data.TFRecordDataset(str(version_dir / layout.WARMUP_FILE)).as_numpy_iterator())
     assert records
     for raw in records:
         log = prediction_log_pb2.PredictionLog.FromString(raw)
@@ -117,7 +117,7 @@ def test_interrupted_export_leaves_no_visible_version(trained_model, real_faces,
 
     def crash(staging, version):
         assert (staging / "saved_model.pb").exists()  # fully written, still hidden
-        assert export.existing_versions(base) == []
+        assert layout.complete_versions(base) == [] and layout.next_version(base) == 1
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -125,7 +125,7 @@ def test_interrupted_export_leaves_no_visible_version(trained_model, real_faces,
     assert list(base.iterdir()) == []
     # A staging folder left by a killed process is not a version either.
     (base / ".staging-dead").mkdir()
-    assert export.existing_versions(base) == [] and export.next_version(base) == 1
+    assert layout.complete_versions(base) == [] and layout.next_version(base) == 1
 
 
 def test_evaluate_writes_the_report_folder(trained_model, real_faces, slice_dir, tmp_path):

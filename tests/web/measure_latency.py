@@ -1,6 +1,6 @@
 """Webcam transport choice: per-frame latency of repeated POSTs vs one WebSocket, same frames.
 
-    PYTHONPATH=services/api:. .venv/bin/python tests/web/measure_latency.py --url http://127.0.0.1:8000
+    PYTHONPATH=services/contract:services/api:. .venv/bin/python tests/web/measure_latency.py --url http://127.0.0.1:8000
 
 Sends the same 640x480 JPEG (a real FER-2013 val face pasted into a scene, as a webcam frame
 would hold one face) N times, one at a time like the page does (next frame after the reply):

@@ -16,7 +16,8 @@ import pytest
 
 from emotion_api.cli.draw import COLORS
 from emotion_api.core.config import DEFAULT_UNCERTAIN_THRESHOLD
-from harness.http import EMOTIONS, post_image
+from emotion_contract.labels import EMOTIONS
+from harness.http import post_image
 from harness.servers import MODEL_DIR, REPO, python_env
 from tests.web.conftest import faces_by_label
 from tests.web.media import jittered_clip, portrait, write_mp4

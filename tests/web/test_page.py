@@ -11,7 +11,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from harness.http import EMOTIONS, post_image
+from emotion_contract.labels import EMOTIONS
+from harness.http import post_image
 from tests.web.conftest import KEYS, RATE_LIMIT
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from harness.http import EMOTIONS, metric_value
+from emotion_contract.labels import EMOTIONS
+from harness.http import metric_value
 from tests.web.conftest import KEYED_MAX_FPS, KEYS, RATE_LIMIT
 from tests.web.media import jittered_clip, portrait
 

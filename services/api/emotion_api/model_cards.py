@@ -13,8 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-CARD = Path("assets") / "model.json"
-CARD_MD = Path("report") / "MODEL_CARD.md"
+from emotion_contract import layout
+
+CARD_MD = Path(layout.REPORT_DIR) / layout.MODEL_CARD_MD
 
 
 @lru_cache(maxsize=64)
@@ -24,7 +25,7 @@ def _read(path: Path, mtime_ns: int) -> dict[str, Any]:
 
 def summary(base_path: Path, version: int) -> dict[str, Any] | None:
     """Architecture, cost, val accuracy and calibration of one version, or None without a card."""
-    path = base_path / str(version) / CARD
+    path = layout.model_card_path(base_path / str(version))
     try:
         card = _read(path, path.stat().st_mtime_ns)
     except (OSError, ValueError):

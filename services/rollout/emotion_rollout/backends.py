@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Protocol
 
-from .state import RolloutState, save_state
+from emotion_contract.rollout import RolloutState, write_state
+
 from .versions import newest_version
 
 Log = Callable[[str], None]
@@ -28,10 +29,10 @@ class EmbeddedBackend:
     name = "embedded"
 
     def default_stable(self, model_base: Path) -> int:
-        # The embedded gateway routes to the newest version it loaded (rollout_state.py's contract).
+        # The embedded gateway routes to the newest version it loaded (emotion_contract.rollout).
         return newest_version(model_base)
 
     def apply(self, new: RolloutState, state_path: Path, log: Log) -> RolloutState:
-        saved = save_state(state_path, new)
+        saved = write_state(state_path, new)
         log(f"state written to {state_path}")
         return saved

@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "candidate":
             result = verdict_json(rollout.candidate(args.version, args.data, args.limit))
         elif args.command == "canary":
-            result = rollout.canary(args.version, args.weight, args.skip_gate).as_json()
+            result = rollout.canary(args.version, args.weight, args.skip_gate).to_json()
         elif args.command == "promote":
-            result = rollout.promote(args.version).as_json()
+            result = rollout.promote(args.version).to_json()
         else:
-            result = rollout.rollback().as_json()
+            result = rollout.rollback().to_json()
     except RolloutError as err:
         print(json.dumps(err.as_json()), file=sys.stderr)
         return err.exit_code

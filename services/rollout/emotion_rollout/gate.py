@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from emotion_contract.atomic import write_atomic
+from emotion_contract.labels import EMOTIONS
 
 from .errors import GateMissing, GateRefused
-from .state import write_atomic
 from .versions import require_version
 
 
@@ -43,7 +44,6 @@ def evaluate_versions(model_base: Path, versions: list[int], data: str, limit: i
     """Trainer metrics of each version on the validation split (optionally a fixed random subset)."""
     from fer_trainer.data import load_split
     from fer_trainer.evaluate import evaluate, load_predictor
-    from fer_trainer.labels import EMOTIONS
 
     split = load_split(data, "val")
     images, labels = split.images, split.labels

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
+
+from emotion_contract.layout import complete_versions
+from emotion_contract.rollout import RolloutState, read_state
 
 from . import gate, transitions
 from .backends import Backend, EmbeddedBackend
 from .errors import GateRefused, InvalidTransition
 from .settings import RolloutSettings
-from .state import RolloutState, load_state
-from .versions import complete_versions, newest_version, require_version
+from .versions import newest_version, require_version
 
 Log = Callable[[str], None]
 
@@ -26,10 +28,15 @@ class Rollout:
         self.gate_dir: Path = settings.gate_dir()
 
     def state(self) -> RolloutState:
-        return load_state(self.state_path, lambda: self.backend.default_stable(self.base))
+        """The saved state; without a file (or a stable in it), stable is what the backend serves
+        by default, with no canary."""
+        saved = read_state(self.state_path)
+        if saved is not None and saved.stable is not None:
+            return saved
+        return replace(saved or RolloutState(), stable=self.backend.default_stable(self.base))
 
     def status(self) -> dict:
-        return {"state": self.state().as_json(), "versions": complete_versions(self.base),
+        return {"state": self.state().to_json(), "versions": complete_versions(self.base),
                 "backend": self.backend.name, "state_path": str(self.state_path)}
 
     def candidate(self, version: int | None = None, data: str | None = None, limit: int = 0) -> gate.GateVerdict:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from emotion_contract.rollout import RolloutState, write_state
+
 from .backends import Log
 from .errors import ServingError
 from .serving_client import ServingClient
 from .serving_config import loaded_versions, model_entry, read_config, with_versions_and_labels, write_config
-from .state import RolloutState, save_state
 
 
 class ServingBackend:
@@ -62,7 +63,7 @@ class ServingBackend:
             config = with_versions_and_labels(config, self._model, union, target_labels)
             self._push(config, log, f"labels {target_labels}")
 
-        saved = save_state(state_path, new)
+        saved = write_state(state_path, new)
         log(f"state written to {state_path}")
 
         if union != target_versions:

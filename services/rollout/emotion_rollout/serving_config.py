@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from emotion_contract.atomic import write_atomic
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2 as msc
 
 from .errors import ServingError
-from .state import write_atomic
 
 
 def read_config(path: Path) -> msc.ModelServerConfig:

@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from emotion_contract.rollout import default_state_path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -32,7 +33,7 @@ class RolloutSettings(BaseSettings):
     rollout_canary_weight: float = Field(0.1, ge=0, le=1)
 
     def state_path(self) -> Path:
-        return self.rollout_state_path or self.model_base_path / "rollout.json"
+        return self.rollout_state_path or default_state_path(self.model_base_path)
 
     def gate_dir(self) -> Path:
         return self.rollout_gate_dir or self.model_base_path / ".rollout"

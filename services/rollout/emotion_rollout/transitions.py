@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from emotion_contract.rollout import RolloutState
+
 from .errors import InvalidTransition
-from .state import RolloutState
 
 
 def start_canary(state: RolloutState, version: int, weight: float) -> RolloutState:

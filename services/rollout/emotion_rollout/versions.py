@@ -1,24 +1,13 @@
-"""Which version folders are complete, by the same rule as the gateway and TF Serving.
-
-The trainer assembles a version in a hidden `.staging-*` folder and renames it into place; a name
-that is not all digits, or a folder without saved_model.pb yet, is never offered for rollout.
-"""
+"""The versions a rollout may name: complete version folders, by the contract's rule
+(`emotion_contract.layout`), refused with the tool's own errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from emotion_contract.layout import complete_versions, is_complete
+
 from .errors import VersionNotFound
-
-
-def is_complete(folder: Path) -> bool:
-    return folder.is_dir() and folder.name.isdigit() and (folder / "saved_model.pb").is_file()
-
-
-def complete_versions(base: Path) -> list[int]:
-    if not base.is_dir():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if is_complete(p))
 
 
 def require_version(base: Path, version: int) -> Path:

@@ -10,8 +10,8 @@ from typing import Callable
 
 import keras
 from keras import layers
+from emotion_contract.labels import IMAGE_SIZE, NUM_CLASSES
 
-from .labels import IMAGE_SIZE, NUM_CLASSES
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {}

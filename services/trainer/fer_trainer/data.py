@@ -15,8 +15,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from emotion_contract.labels import EMOTIONS, IMAGE_SIZE
 
-from .labels import EMOTIONS, IMAGE_SIZE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".tif", ".tiff"}
 # Usage column of fer2013.csv -> the split names of the folder layout.

@@ -20,8 +20,8 @@ from pathlib import Path
 import keras
 import numpy as np
 from keras import ops
+from emotion_contract.labels import NUM_CLASSES
 
-from .labels import NUM_CLASSES
 
 CACHE_FILE = "teacher-probs.npy"
 _EPS = 1e-7

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Sequence
 
 import keras
+from emotion_contract import layout, signature as sig
 
 from . import architectures
-from . import signature as sig
 
 # Floor for the mean probability before the log: a class every member rules out entirely would
 # otherwise give a -inf logit, and -inf minus -inf (as in a max-subtracting softmax) is NaN.
@@ -51,7 +51,7 @@ def from_version(folder: Path, arch: str | None = None) -> keras.Model:
     """
     import tensorflow as tf
 
-    card_path = folder / "assets" / sig.MODEL_CARD_FILE
+    card_path = layout.model_card_path(folder)
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     arch = card.get("arch") or arch
     if not arch:
@@ -94,7 +94,7 @@ def ensemble_from_version(folder: Path) -> keras.Model:
     """
     import tensorflow as tf
 
-    card = json.loads((folder / "assets" / sig.MODEL_CARD_FILE).read_text())
+    card = json.loads(layout.model_card_path(folder).read_text())
     if not card.get("members"):
         raise MemberError(f"{folder} is not an ensemble")
     model = build_ensemble([architectures.build(arch) for arch in card["members"]])

@@ -13,10 +13,10 @@ matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support  # noqa: E402
+from emotion_contract import layout, signature as sig  # noqa: E402
+from emotion_contract.labels import EMOTIONS  # noqa: E402
 
-from . import signature as sig  # noqa: E402
 from .data import load_split  # noqa: E402
-from .labels import EMOTIONS  # noqa: E402
 
 Predict = Callable[[np.ndarray], np.ndarray]  # uint8 [N, 48, 48] -> probabilities [N, 7]
 
@@ -167,7 +167,7 @@ def evaluate_to_folder(model_path: Path, data: str, split: str, out: Path, run_d
     metrics, probs = evaluate(load_predictor(Path(model_path)), data_split.images, data_split.labels)
     if version is not None:
         metrics["version"] = version
-    for key, name in (("tflite", sig.TFLITE_FILE), ("tflite_int8", sig.TFLITE_INT8_FILE)):
+    for key, name in (("tflite", layout.TFLITE_FILE), ("tflite_int8", layout.TFLITE_INT8_FILE)):
         if (Path(model_path) / name).exists():
             metrics[key] = tflite_check(Path(model_path) / name, data_split.images, data_split.labels, probs)
     out.mkdir(parents=True, exist_ok=True)

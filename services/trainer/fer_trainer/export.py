@@ -1,8 +1,9 @@
 """Writes a trained Keras model as the next numbered SavedModel version, atomically.
 
-The version is assembled in a hidden temporary folder beside the others (a name that is not a
+The version is assembled in a hidden `.staging-*` folder beside the others (a name that is not a
 number, so TensorFlow Serving and the gateway ignore it) and renamed into place only when
-complete: a watcher sees the whole version or nothing.
+complete: a watcher sees the whole version or nothing. Folder layout, signatures and label order
+are the contract's (`emotion_contract`); this module only fills them in.
 """
 
 from __future__ import annotations
@@ -16,22 +17,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from emotion_contract import layout, signature as sig
+from emotion_contract.labels import EMOTIONS, IMAGE_SIZE, INPUT_DTYPE, INPUT_SHAPE
 
-from . import signature as sig
 from .ensemble import describe  # also registers the ensemble's layer, so its .keras files load
-from .labels import EMOTIONS, IMAGE_SIZE
 from .tflite import write_float16
-
-
-def existing_versions(base: Path) -> list[int]:
-    if not base.exists():
-        return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def next_version(base: Path) -> int:
-    versions = existing_versions(base)
-    return (versions[-1] + 1) if versions else 1
 
 
 class _ServingModule(tf.Module):
@@ -39,9 +29,9 @@ class _ServingModule(tf.Module):
         super().__init__()
         self.model = model
         self._labels = tf.constant(list(EMOTIONS))
-        self._input_shape = tf.constant([IMAGE_SIZE, IMAGE_SIZE, 1], tf.int32)
+        self._input_shape = tf.constant(INPUT_SHAPE, tf.int32)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.uint8, name=sig.INPUT_KEY)])
+    @tf.function(input_signature=[tf.TensorSpec([None, *INPUT_SHAPE], tf.as_dtype(INPUT_DTYPE), name=sig.INPUT_KEY)])
     def serve(self, pixels):
         logits = self.model(tf.cast(pixels, tf.float32), training=False)
         return {sig.OUTPUT_KEY: tf.nn.softmax(logits, axis=-1)}
@@ -73,24 +63,23 @@ def export(model: keras.Model, base: Path, warmup_faces: np.ndarray, card: dict 
            tflite: bool = True, _before_publish=None) -> Path:
     """Exports `model` as version N+1 under `base` and returns its folder."""
     base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=base))
+    staging = Path(tempfile.mkdtemp(prefix=layout.STAGING_PREFIX, dir=base))
     try:
         module = _ServingModule(model)
         tf.saved_model.save(module, str(staging), signatures={
             sig.SERVING_SIGNATURE: module.serve.get_concrete_function(),
             sig.METADATA_SIGNATURE: module.metadata.get_concrete_function(),
         })
-        assets = staging / "assets"
-        assets.mkdir(exist_ok=True)
-        (assets / sig.LABELS_FILE).write_text("\n".join(EMOTIONS) + "\n")
-        _write_warmup(staging / sig.WARMUP_FILE, warmup_faces.astype(np.uint8))
+        layout.labels_path(staging).parent.mkdir(exist_ok=True)
+        layout.labels_path(staging).write_text("\n".join(EMOTIONS) + "\n")
+        _write_warmup(staging / layout.WARMUP_FILE, warmup_faces.astype(np.uint8))
         if tflite:
-            write_float16(model, staging / sig.TFLITE_FILE)
-        version = next_version(base)
+            write_float16(model, staging / layout.TFLITE_FILE)
+        version = layout.next_version(base)
         card = {"name": sig.MODEL_NAME, "version": version, "labels": list(EMOTIONS),
-                "input_shape": [IMAGE_SIZE, IMAGE_SIZE, 1], "input_dtype": "uint8", **describe(model),
+                "input_shape": list(INPUT_SHAPE), "input_dtype": INPUT_DTYPE, **describe(model),
                 **(card or {})}
-        (assets / sig.MODEL_CARD_FILE).write_text(json.dumps(card, indent=2))
+        layout.model_card_path(staging).write_text(json.dumps(card, indent=2))
         if _before_publish is not None:
             _before_publish(staging, version)
         target = base / str(version)
@@ -143,10 +132,10 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
         card["uncertain_threshold"] = fitted["uncertain"]["threshold"]
 
     def add_report(staging: Path, version: int) -> None:
-        report = staging / sig.REPORT_DIR
+        report = staging / layout.REPORT_DIR
         if data and int8:
             from .tflite import write_int8
-            write_int8(model, load_split(data, "train").images, staging / sig.TFLITE_INT8_FILE)
+            write_int8(model, load_split(data, "train").images, staging / layout.TFLITE_INT8_FILE)
         metrics = None
         if data:
             from .evaluate import evaluate_to_folder
@@ -156,7 +145,7 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
             if fitted is not None:
                 metrics["calibration"] = fitted
                 (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        card_path = staging / "assets" / sig.MODEL_CARD_FILE
+        card_path = layout.model_card_path(staging)
         saved_card = json.loads(card_path.read_text())
         saved_card["faces_per_s"] = round(_faces_per_second(staging, faces), 1)
         if metrics:
@@ -189,7 +178,7 @@ def rewrite_tflite(folder: Path, data: str, int8: bool = False) -> dict:
     from .model_card import write_model_card
     from .tflite import write_int8
 
-    card_path = folder / "assets" / sig.MODEL_CARD_FILE
+    card_path = layout.model_card_path(folder)
     card = json.loads(card_path.read_text())
     model = ensemble_from_version(folder) if card.get("members") else from_version(folder)
     val = load_split(data, "val")
@@ -201,11 +190,11 @@ def rewrite_tflite(folder: Path, data: str, int8: bool = False) -> dict:
     ours = tf.nn.softmax(model.predict(val.images[:256, ..., None].astype(np.float32), verbose=0)).numpy()
     if np.abs(ours - reference[:256]).max() > 1e-4:
         raise ValueError(f"{folder}: the weights read back do not reproduce the SavedModel")
-    writers = [(sig.TFLITE_FILE, "tflite", lambda out: write_float16(model, out))]
+    writers = [(layout.TFLITE_FILE, "tflite", lambda out: write_float16(model, out))]
     if int8:
-        writers.append((sig.TFLITE_INT8_FILE, "tflite_int8",
+        writers.append((layout.TFLITE_INT8_FILE, "tflite_int8",
                         lambda out: write_int8(model, load_split(data, "train").images, out)))
-    report_path = folder / sig.REPORT_DIR / "metrics.json"
+    report_path = folder / layout.REPORT_DIR / "metrics.json"
     metrics = json.loads(report_path.read_text()) if report_path.is_file() else {}
     for name, key, write in writers:
         tmp = folder / f".{name}.tmp"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import signature as sig
-from .labels import EMOTIONS
+from emotion_contract import layout, signature as sig
+from emotion_contract.labels import EMOTIONS
 
 LIMITS = """\
 - Trained on FER-2013 only: 48x48 greyscale crops, mostly frontal, mostly young adults, skewed
@@ -34,8 +34,8 @@ def _pct(x) -> str:
 
 
 def render(folder: Path) -> str:
-    card = _read(folder / "assets" / sig.MODEL_CARD_FILE)
-    report = folder / sig.REPORT_DIR
+    card = _read(layout.model_card_path(folder))
+    report = folder / layout.REPORT_DIR
     metrics, calib = _read(report / "metrics.json"), _read(report / "calibration.json")
     run, real = _read(report / "run.json"), _read(report / "real_photos.json")
     arch = card.get("arch", "unknown")
@@ -66,7 +66,7 @@ def render(folder: Path) -> str:
             lines.append(f"- {run.get('epochs_done')} epochs, {run['train_seconds'] / 60:.0f} min of training on the training machine")
     if card.get("command"):
         lines.append(f"- reproduce: `{card['command']}`")
-    notes = sorted(p.name for p in report.glob("*.md") if p.name not in (sig.MODEL_CARD_MD, "report.md"))
+    notes = sorted(p.name for p in report.glob("*.md") if p.name not in (layout.MODEL_CARD_MD, "report.md"))
     if notes:
         lines.append("- recipe notes and comparisons: " + ", ".join(f"[{n}]({n})" for n in notes))
     if metrics:
@@ -115,7 +115,7 @@ def render(folder: Path) -> str:
 
 
 def write_model_card(folder: Path) -> Path:
-    out = folder / sig.REPORT_DIR / sig.MODEL_CARD_MD
+    out = folder / layout.REPORT_DIR / layout.MODEL_CARD_MD
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(folder))
     return out

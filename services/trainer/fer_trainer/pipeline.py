@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from emotion_contract.labels import NUM_CLASSES
 
 from . import camera as camera_degrade
 from .augment import make_augmenter
-from .labels import NUM_CLASSES
 
 
 def _to_model_input(images: np.ndarray) -> np.ndarray:

@@ -12,9 +12,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from emotion_contract import signature as sig
+from emotion_contract.labels import IMAGE_SIZE
 
-from . import signature as sig
-from .labels import IMAGE_SIZE
 
 INT8_CALIBRATION_FACES = 512  # training faces that set the int8 activation ranges
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from emotion_contract.labels import NUM_CLASSES
 
 from . import architectures
 from .data import Split
-from .labels import NUM_CLASSES
 from .pipeline import eval_dataset, train_dataset
 
 

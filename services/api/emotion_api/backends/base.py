@@ -1,7 +1,7 @@
-"""The interface every inference backend implements, and the model contract it speaks.
+"""The interface every inference backend implements.
 
-The signature constants mirror `fer_trainer.signature` (a test keeps them equal) so that the
-gateway image does not need the trainer package.
+The model contract they speak (signature names and keys) is `emotion_contract.signature`; the
+names are imported here so the backends find them beside the interface.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from emotion_contract.signature import (  # noqa: F401 - re-exported for the backends
+    INPUT_KEY,
+    INPUT_SHAPE_KEY,
+    LABELS_KEY,
+    METADATA_INPUT_KEY,
+    METADATA_SIGNATURE,
+    OUTPUT_KEY,
+    SERVING_SIGNATURE,
+)
+
 from ..errors import ModelNotFound
 from ..rollout_state import Target
-
-SERVING_SIGNATURE = "serving_default"
-METADATA_SIGNATURE = "metadata"
-INPUT_KEY = "pixels"
-OUTPUT_KEY = "probabilities"
-METADATA_INPUT_KEY = "request"
-LABELS_KEY = "labels"
-INPUT_SHAPE_KEY = "input_shape"
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
 """In-process TensorFlow: loads SavedModel versions from the model base path.
 
 TensorFlow is imported and every model call runs on one dedicated worker thread, so the event
-loop never blocks on it. A background task notices new version folders (hidden `.staging-*`
-folders and folders without `saved_model.pb` are half-written and skipped) and the versions the
-rollout state names; older versions stay loaded until their folder disappears.
+loop never blocks on it. A background task notices new complete version folders (the contract's
+rule, `emotion_contract.layout`) and the versions the rollout state names; older versions stay
+loaded until their folder disappears.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -19,22 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from emotion_contract import layout
+from emotion_contract.signature import INPUT_KEY, OUTPUT_KEY, SERVING_SIGNATURE
 
 from .. import metrics
 from ..errors import BackendUnavailable, ModelNotFound
 from ..rollout_state import RolloutWatcher, Target
-from .base import INPUT_KEY, OUTPUT_KEY, SERVING_SIGNATURE, Backend, ModelDescription, Prediction
+from .base import Backend, ModelDescription, Prediction
 
 log = logging.getLogger(__name__)
-
-
-def versions_on_disk(base_path: Path) -> list[int]:
-    """Complete version folders, ascending: all-digit names holding a `saved_model.pb`."""
-    try:
-        entries = list(base_path.iterdir())
-    except FileNotFoundError:
-        return []
-    return sorted(int(p.name) for p in entries if p.name.isdigit() and (p / "saved_model.pb").is_file())
 
 
 @dataclass
@@ -53,11 +45,7 @@ def _load_version(path: Path, version: int) -> _Loaded:
     signature = module.signatures[SERVING_SIGNATURE]
     spec = signature.structured_input_signature[1][INPUT_KEY]
     input_shape = tuple(int(d) for d in spec.shape[1:])
-    labels_file = path / "assets" / "labels.txt"
-    label_names = tuple(line.strip() for line in labels_file.read_text().splitlines() if line.strip())
-    if not label_names:
-        card = json.loads((path / "assets" / "model.json").read_text())
-        label_names = tuple(card["labels"])
+    label_names = layout.read_label_names(path)
     loaded = _Loaded(version, signature, label_names, input_shape, module)
     out = _run(loaded, np.zeros((1, *input_shape), np.uint8))  # warm up: the first call traces
     # A version that answers in another shape than it declares would give clients wrong labels.
@@ -140,7 +128,7 @@ class EmbeddedBackend(Backend):
 
     async def refresh(self) -> None:
         """Load the newest version and those the rollout state names; drop deleted folders."""
-        on_disk = versions_on_disk(self.base_path)
+        on_disk = layout.complete_versions(self.base_path)
         # Twice at most: when the newest version is refused, the next newest becomes wanted.
         for _ in range(2):
             missing = sorted(self._wanted(on_disk) - self._models.keys())
@@ -209,7 +197,7 @@ class EmbeddedBackend(Backend):
     def _exists(self, version: int) -> bool:
         if version in self._models:
             return True
-        return (self.base_path / str(version) / "saved_model.pb").is_file() and not self._is_refused(version)
+        return layout.is_complete(self.base_path / str(version)) and not self._is_refused(version)
 
     async def predict(self, pixels: np.ndarray, target: Target) -> Prediction:
         version = self.resolve(target).version

@@ -10,11 +10,11 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
+from emotion_contract.labels import EMOTIONS
 
 from ..tracking import FaceTracker, track_faces
 from .draw import annotate
 
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 CSV_FIELDS = ("frame", "time_s", "track_id", "x", "y", "width", "height", "emotion", "confidence", "uncertain",
               *EMOTIONS)
 

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from emotion_contract.rollout import default_state_path
 from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -172,7 +173,7 @@ class Settings(BaseSettings):
 
     @property
     def rollout_path(self) -> Path:
-        return self.rollout_state_path or self.model_base_path / "rollout.json"
+        return self.rollout_state_path or default_state_path(self.model_base_path)
 
     @property
     def logging_level(self) -> int:
