@@ -8,9 +8,9 @@ PORT ?= 8000
 HOST ?= 0.0.0.0
 DATA ?= ../shared/datasets/fer2013
 RUN_DIR ?= build/runs/default
-export PYTHONPATH := $(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
+export PYTHONPATH := $(CURDIR)/services/contract:$(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
 
-.PHONY: install system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-arch bench-real bench-frontier soak rollout-% clean
+.PHONY: install lean lean-lock vendor-serving-protos check-serving system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-footprint bench-arch bench-real bench-frontier soak rollout-% clean
 
 # The venv is rebuilt whenever the lock file changes; pip fails loudly on any missing pin.
 $(VENV)/.installed: requirements/lock.txt
@@ -27,7 +27,7 @@ system-deps:
 run: install
 	$(PY) -m uvicorn emotion_api.main:app --host $(HOST) --port $(PORT) --no-server-header
 
-test: install system-deps lint-tools
+test: install lean system-deps lint-tools
 	$(PY) -m pytest
 
 # The schema fuzzing of `make test` with many more examples per operation (a benchmark-length run).
@@ -42,6 +42,41 @@ audit: install
 
 train: install
 	$(PY) -m fer_trainer train --data $(DATA) --run-dir $(RUN_DIR) --cycles --export $(if $(RESUME),--resume,)
+
+LEAN_VENV := build/lean-venv
+
+# The gateway for BACKEND=serving without TensorFlow (tests/api/test_lean_gateway.py runs it):
+# requirements/lean-lock.txt, with the Serving protos from services/api/serving-protos on PYTHONPATH.
+$(LEAN_VENV)/.installed: requirements/lean-lock.txt
+	$(PYTHON) -m venv $(LEAN_VENV)
+	$(LEAN_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements/lean-lock.txt
+	touch $@
+
+lean: $(LEAN_VENV)/.installed
+
+# After a pin of requirements/lean.in or lock.txt moves: re-resolve the lean lock at lock.txt's versions.
+lean-lock:
+	rm -rf build/lean-lock-venv && $(PYTHON) -m venv build/lean-lock-venv
+	build/lean-lock-venv/bin/python -m pip install --disable-pip-version-check -q -r requirements/lean.in -c requirements/lock.txt
+	{ sed -n '1,2p' requirements/lean-lock.txt; build/lean-lock-venv/bin/python -m pip freeze; } > requirements/lean-lock.txt.tmp
+	mv requirements/lean-lock.txt.tmp requirements/lean-lock.txt
+
+# After tensorflow or tensorflow-serving-api moves: copy their generated Serving protos again.
+vendor-serving-protos: install
+	$(PY) scripts/vendor_serving_protos.py
+
+CHECK_VENV := build/serving-check-venv
+
+# TensorFlow as the pinned TF Serving image embeds it (requirements/serving-check.txt).
+$(CHECK_VENV)/.installed: requirements/serving-check.txt
+	$(PYTHON) -m venv $(CHECK_VENV)
+	$(CHECK_VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements/serving-check.txt
+	touch $@
+
+# Every version under models/emotion through serving_default and metadata under Serving's
+# TensorFlow and the trainer's, on val: max |delta p|, top-1 agreement (100 % required). CI runs it.
+check-serving: install $(CHECK_VENV)/.installed
+	$(PY) scripts/check_serving.py --python $(CHECK_VENV)/bin/python --data $(DATA)
 
 LINT_VENV := build/lint-venv
 
@@ -78,6 +113,10 @@ soak: install
 # Val accuracy against multiply-adds and measured faces/s for every version (and --model candidates).
 bench-frontier: install
 	$(PY) bench/frontier.py --data $(DATA) $(BENCH_ARGS)
+
+# Installed size and resident memory of the lean gateway against the full install's.
+bench-footprint: install lean
+	$(PY) bench/footprint.py $(BENCH_ARGS)
 
 bench-detect: install
 	$(PY) bench/detection_bench.py --data $(DATA)

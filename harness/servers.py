@@ -113,7 +113,7 @@ def python_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     own = {name.upper() for name in Settings.model_fields} | {"PORT", "HOST"}
     env = {k: v for k, v in os.environ.items() if k.upper() not in own}
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO / "services" / "trainer"), str(REPO / "services" / "api"), str(REPO)]
+        [str(REPO / "services" / s) for s in ("contract", "trainer", "api", "rollout")] + [str(REPO)]
     )
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.update(extra or {})
@@ -173,21 +173,24 @@ class Gateway:
     port: int
     env: dict[str, str]
     process: Process | None = None
+    python: str = sys.executable  # another venv's interpreter runs that install (the lean gateway)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @staticmethod
-    def _process(port: int, env: dict[str, str]) -> Process:
-        args = [sys.executable, "-m", "uvicorn", "emotion_api.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    def _process(port: int, env: dict[str, str], python: str = sys.executable) -> Process:
+        args = [python, "-m", "uvicorn", "emotion_api.main:app", "--host", "127.0.0.1", "--port", str(port)]
         return Process(f"gateway:{port}", [*args, "--no-server-header", "--log-level", "warning"], env)
 
     @classmethod
-    def launch(cls, settings: Mapping[str, str] | None = None, *, port: int | None = None) -> Gateway:
+    def launch(
+        cls, settings: Mapping[str, str] | None = None, *, port: int | None = None, python: str = sys.executable
+    ) -> Gateway:
         port = port or free_port()
         env = python_env({"LOG_LEVEL": "warning", "MODEL_BASE_PATH": str(MODEL_DIR), **(settings or {})})
-        gateway = cls(port, env, cls._process(port, env))
+        gateway = cls(port, env, cls._process(port, env, python), python)
         gateway.process.start()
         return gateway
 
@@ -201,7 +204,7 @@ class Gateway:
             if not self.process.alive():
                 if "address already in use" in self.process.log_tail().lower():
                     self.port = free_port()
-                    self.process = self._process(self.port, self.env).start()
+                    self.process = self._process(self.port, self.env, self.python).start()
                     continue
                 raise self.process.fail("exited before it was ready")
             try:
@@ -224,7 +227,7 @@ class Gateway:
 
 def launch_fake_serving(model_base_path: Path = MODEL_DIR, *, port: int | None = None, extra: list[str] | None = None) -> tuple[Process, int]:
     port = port or free_port()
-    args = [sys.executable, "-m", "tests.utils.fake_serving", "--port", str(port), "--model-base-path", str(model_base_path)]
+    args = [sys.executable, "-m", "harness.fake_serving", "--port", str(port), "--model-base-path", str(model_base_path)]
     return Process(f"fake-serving:{port}", [*args, *(extra or [])], python_env()).start(), port
 
 

@@ -114,7 +114,7 @@ def wait_until(predicate, timeout_s: float, what: str, process: Process | None =
 
 def start_fake_serving(model_config: Path, log_dir: Path) -> tuple[Process, str]:
     port = free_port()
-    process = Process([sys.executable, "-m", "tests.utils.fake_serving", "--port", str(port),
+    process = Process([sys.executable, "-m", "harness.fake_serving", "--port", str(port),
                        "--model-config-file", str(model_config)], {}, log_dir / "fake_serving.log")
     address = f"127.0.0.1:{port}"
 

@@ -49,12 +49,12 @@ def mounts(service: dict) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def stack() -> dict:
-    return compose_config(REPO / "docker-compose.yml", profiles=("train", "ops"))
+    return compose_config(REPO / "docker-compose.yml", profiles=("train", "ops", "embedded"))
 
 
 def test_every_service_is_there(stack):
-    assert set(stack["services"]) == {"state-seed", "serving", "api", "redis", "prometheus", "grafana", "trainer",
-                                      "rollout"}
+    assert set(stack["services"]) == {"state-seed", "serving", "api", "api-embedded", "redis", "prometheus",
+                                      "grafana", "trainer", "rollout"}
     assert "version" not in yaml.safe_load((REPO / "docker-compose.yml").read_text()), "obsolete in Compose v2"
 
 
@@ -62,6 +62,15 @@ def test_every_service_is_there(stack):
 def test_refuses_to_start_without_each_secret(missing):
     result = run_compose_config(REPO / "docker-compose.yml", env={k: v for k, v in SECRETS.items() if k != missing})
     assert result.returncode != 0 and missing in result.stderr
+
+
+def test_both_gateway_image_targets_are_used(stack):
+    # The production gateway is the lean image (no TensorFlow); the embedded one is its own profile.
+    assert stack["services"]["api"]["build"]["target"] == "serving"
+    assert stack["services"]["api"]["environment"]["BACKEND"] == "serving"
+    embedded = stack["services"]["api-embedded"]
+    assert embedded["build"]["target"] == "embedded" and embedded["environment"]["BACKEND"] == "embedded"
+    assert {"source": str(REPO / "models"), "target": "/models", "read_only": True, "bind": True} in mounts(embedded)
 
 
 def test_every_bind_mount_and_build_file_exists(stack):

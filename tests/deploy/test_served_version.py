@@ -59,7 +59,7 @@ def test_rollout_tool_without_a_state_file_calls_the_newest_version_stable(tmp_p
 def test_gateway_without_a_state_file_asks_serving_for_what_the_shipped_config_loads():
     """The gateway sends unpinned traffic without label or version; Serving (here its test double,
     which resolves requests as Serving does) answers with the highest version it loaded."""
-    from tests.utils.fake_serving import ModelStore
+    from harness.fake_serving import ModelStore
 
     target = route(Selector(), None)
     assert (target.version, target.label) == (None, None)

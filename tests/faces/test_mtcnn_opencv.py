@@ -20,6 +20,17 @@ def library():
     return MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
 
 
+def test_committed_graphs_are_what_the_pinned_mtcnn_wheel_gives():
+    # The gateway loads the committed files; a new mtcnn pin must come with rewritten files
+    # (python -m emotion_api.faces.mtcnn_export).
+    from emotion_api.faces.mtcnn_export import build_graphs
+
+    built = build_graphs()
+    assert sorted(built) == sorted(mtcnn_nets.NAMES)
+    for name, graph in built.items():
+        assert (mtcnn_nets.GRAPH_DIR / f"{name}.onnx").read_bytes() == graph, name
+
+
 @pytest.mark.parametrize(("stage", "build", "shape"), [
     (1, mtcnn_nets.pnet, (1, 41, 57)),
     (2, mtcnn_nets.rnet, (6, 24, 24)),

@@ -7,9 +7,8 @@ machine idle, while the Haar detector's few long calls kept 1.95 busy); in proce
 detector has its own interpreter. An image costs a pickle of its pixels (300 KB at 640x480,
 well under a millisecond) and comes back as boxes and 48x48 crops.
 
-Workers import neither TensorFlow nor the ``mtcnn`` package: the parent builds the MTCNN graphs
-once (``mtcnn_nets``) and hands their bytes to each worker at start, so a worker costs the
-memory of numpy and OpenCV, not of TensorFlow.
+Workers import neither TensorFlow nor the ``mtcnn`` package: MTCNN's networks are ONNX files
+(``faces/mtcnn_nets``), so a worker costs the memory of numpy and OpenCV, not of TensorFlow.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import cv2
 import numpy as np
 
 from .errors import DetectorUnavailable
-from .faces import Box, make_detector, mtcnn_nets
+from .faces import Box, make_detector
 from .faces.align import Alignment
 from .faces.worker import detect_and_crop, start_worker
 
@@ -49,8 +48,7 @@ class DetectionPool:
         self.workers = workers
         self.where = where
         cv2.setNumThreads(1)
-        # Built here, in the parent: a bad DETECTOR name fails at start-up, and the MTCNN graphs
-        # exist before the workers that need them start.
+        # Built here, in the parent: a bad DETECTOR name (or a missing graph file) fails at start-up.
         make_detector(detector_name)
         self._lock = threading.Lock()
         self._executor = self._new_executor()
@@ -64,7 +62,7 @@ class DetectionPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=start_worker,
-            initargs=(self.detector_name, mtcnn_nets.built_graphs(), os.getpid()),
+            initargs=(self.detector_name, os.getpid()),
         )
 
     async def warm_up(self) -> None:

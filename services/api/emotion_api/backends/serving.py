@@ -2,9 +2,10 @@
 
 One `grpc.aio` channel is opened at start and reused by every call. Each call carries a deadline
 (SERVING_TIMEOUT_S) and the channel raises the message size limits, since a full batch of crops
-can exceed gRPC's 4 MiB default. Tensors are packed by hand (shape + raw bytes) so no TensorFlow
-op runs in the gateway; the protos still pull in the `tensorflow` package on import, which is
-why the import happens off the event loop.
+can exceed gRPC's 4 MiB default. Tensors are packed by hand (shape + raw bytes), so the only
+TensorFlow code this backend needs is generated protobuf modules: in the lean install they are
+the copies in ``services/api/serving-protos`` (no TensorFlow at all); in the full install they
+come from `tensorflow-serving-api`, whose import loads TensorFlow, so it happens off the event loop.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ import time
 import cv2
 import numpy as np
 
-from . import mtcnn_nets
 from .align import Alignment
 from .crop import crop_faces
 from .registry import make_detector
@@ -53,8 +52,8 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def start_worker(name: str, graphs: dict[str, bytes] | None, parent: int) -> None:
-    """Process initializer: the parent's MTCNN graphs, one OpenCV thread, the detector built.
+def start_worker(name: str, parent: int) -> None:
+    """Process initializer: one OpenCV thread, the detector built.
 
     ``parent`` is the gateway's pid as the gateway saw it: a worker still starting when the
     gateway died must not take its new parent (init) for the gateway.
@@ -63,6 +62,4 @@ def start_worker(name: str, graphs: dict[str, bytes] | None, parent: int) -> Non
     # Requests are already detected in parallel, one per worker; OpenCV's own threads on top
     # would only contend for the same cores.
     cv2.setNumThreads(1)
-    if graphs is not None:
-        mtcnn_nets.install_graphs(graphs)
     _detector(name)

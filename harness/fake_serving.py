@@ -10,7 +10,7 @@ Errors use TF Serving's status codes: NOT_FOUND for an unknown model or version,
 INVALID_ARGUMENT for an unknown version label, FAILED_PRECONDITION for a label on a version
 that is not loaded.
 
-Run: python -m tests.utils.fake_serving --port 8500 --model-base-path models/emotion
+Run: python -m harness.fake_serving --port 8500 --model-base-path models/emotion
      [--model-name emotion] [--model-config-file models.config] [--poll-s 1]
 """
 
