@@ -13,7 +13,7 @@ from emotion_contract.rollout import RolloutState, write_state
 from emotion_rollout.errors import GateMissing, GateRefused
 from emotion_rollout.gate import judge, save_verdict
 from emotion_rollout.operations import Rollout
-from emotion_rollout.backends import EmbeddedBackend
+from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.settings import RolloutSettings
 from tests.deploy.conftest import PYTHONPATH, REPO, make_model_base
 
@@ -50,7 +50,7 @@ def rollout(gate_base, fer_dir, fer_cache, tmp_path, monkeypatch):
     state_path = tmp_path / "rollout.json"
     write_state(state_path, RolloutState(stable=1))
     settings = RolloutSettings(model_base_path=gate_base, rollout_state_path=state_path, rollout_data=str(fer_dir))
-    return Rollout(settings, EmbeddedBackend(), log=lambda _: None)
+    return Rollout(settings, EmbeddedRolloutApplier(), log=lambda _: None)
 
 
 def test_equal_candidate_passes_and_may_then_canary(rollout):
@@ -114,7 +114,7 @@ def test_a_version_that_does_not_load_is_refused_and_never_labelled(gate_base, f
     state_path = tmp_path / "rollout.json"
     write_state(state_path, RolloutState(stable=1))
     settings = RolloutSettings(model_base_path=base, rollout_state_path=state_path, rollout_data=str(fer_dir))
-    rollout = Rollout(settings, EmbeddedBackend(), log=lambda _: None)
+    rollout = Rollout(settings, EmbeddedRolloutApplier(), log=lambda _: None)
     with pytest.raises(GateRefused, match="version 2 does not load as a model"):
         rollout.candidate(2, limit=LIMIT)
     with pytest.raises(GateMissing):

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from emotion_contract.rollout import RolloutState, write_state
-from emotion_rollout.backends import EmbeddedBackend
+from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.operations import Rollout
 from emotion_rollout.settings import RolloutSettings
 from tests.deploy.conftest import start_fake_serving, start_gateway
@@ -130,7 +130,7 @@ def test_rollout_with_the_embedded_backend(model_base, face_jpeg, tmp_path):
     gateway, url = start_gateway(gateway_env(model_base, BACKEND="embedded"), tmp_path)
     try:
         settings = RolloutSettings(model_base_path=model_base)
-        rollout = Rollout(settings, EmbeddedBackend(), log=lambda _: None)
+        rollout = Rollout(settings, EmbeddedRolloutApplier(), log=lambda _: None)
         outcomes, changes = run_rollout_under_load(url, rollout, face_jpeg)
         share = check_rollout(outcomes, changes)
         print(f"embedded: {len(outcomes)} requests, 0 failed, canary share {share:.3f}")
@@ -140,7 +140,7 @@ def test_rollout_with_the_embedded_backend(model_base, face_jpeg, tmp_path):
 
 
 def test_rollout_with_serving(model_base, face_jpeg, tmp_path):
-    from emotion_rollout.serving_backend import ServingBackend
+    from emotion_rollout.serving_applier import ServingRolloutApplier
 
     config_path = write_initial_config(tmp_path / "models.config", model_base)
     write_state(model_base / "rollout.json", RolloutState(stable=1))
@@ -151,7 +151,7 @@ def test_rollout_with_serving(model_base, face_jpeg, tmp_path):
         client = RecordingClient(address)
         settings = RolloutSettings(model_base_path=model_base, rollout_backend="serving",
                                    serving_model_config=config_path, serving_address=address)
-        rollout = Rollout(settings, ServingBackend(client, config_path, "emotion", 120), log=lambda _: None)
+        rollout = Rollout(settings, ServingRolloutApplier(client, config_path, "emotion", 120), log=lambda _: None)
         outcomes, changes = run_rollout_under_load(url, rollout, face_jpeg)
         share = check_rollout(outcomes, changes)
         print(f"serving: {len(outcomes)} requests, 0 failed, canary share {share:.3f}")

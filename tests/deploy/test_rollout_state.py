@@ -11,7 +11,7 @@ from emotion_api.rollout_state import RolloutWatcher
 from emotion_contract.layout import complete_versions
 from emotion_contract.rollout import RolloutState, read_state, write_state
 from emotion_rollout import transitions
-from emotion_rollout.backends import EmbeddedBackend
+from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.errors import InvalidTransition, VersionNotFound
 from emotion_rollout.operations import Rollout
 from emotion_rollout.settings import RolloutSettings
@@ -29,7 +29,7 @@ def test_half_written_versions_are_never_offered(model_base):
 
 
 def test_missing_state_file_means_newest_is_stable(model_base):
-    state = Rollout(RolloutSettings(model_base_path=model_base), EmbeddedBackend()).state()
+    state = Rollout(RolloutSettings(model_base_path=model_base), EmbeddedRolloutApplier()).state()
     assert (state.stable, state.canary, state.previous_stable) == (2, None, ())
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import pytest
 from tensorflow_serving.apis import model_pb2
 
-from emotion_api.backends.serving import ServingBackend as GatewayServingBackend
+from emotion_api.backends.serving import ServingBackend
 from emotion_api.rollout_state import RolloutWatcher, Selector, route
 from emotion_rollout import transitions
-from emotion_rollout.backends import EmbeddedBackend
+from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.errors import InvalidTransition
 from emotion_rollout.operations import Rollout
-from emotion_rollout.serving_backend import ServingBackend
+from emotion_rollout.serving_applier import ServingRolloutApplier
 from emotion_rollout.serving_config import loaded_versions, model_entry, read_config
 from emotion_rollout.settings import RolloutSettings
 from tests.deploy.conftest import MODELS, REPO, newest_shipped
@@ -37,9 +37,9 @@ def test_shipped_serving_config_serves_the_newest_version_under_both_labels(path
 def rollout_without_state(tmp_path, backend_name: str) -> Rollout:
     settings = RolloutSettings(model_base_path=MODELS, rollout_state_path=tmp_path / "absent.json",
                                rollout_backend=backend_name, serving_model_config=SHIPPED_CONFIGS[0])
-    backend = (ServingBackend(client=None, config_path=SHIPPED_CONFIGS[0], model="emotion", load_timeout_s=1)
-               if backend_name == "serving" else EmbeddedBackend())
-    return Rollout(settings, backend, log=lambda _: None)
+    applier = (ServingRolloutApplier(client=None, config_path=SHIPPED_CONFIGS[0], model="emotion", load_timeout_s=1)
+               if backend_name == "serving" else EmbeddedRolloutApplier())
+    return Rollout(settings, applier, log=lambda _: None)
 
 
 @pytest.mark.parametrize("backend_name", ["serving", "embedded"])
@@ -63,7 +63,7 @@ def test_gateway_without_a_state_file_asks_serving_for_what_the_shipped_config_l
 
     target = route(Selector(), None)
     assert (target.version, target.label) == (None, None)
-    gateway = GatewayServingBackend("unused:0", model_name="emotion", timeout_s=1, max_message_bytes=1 << 22,
+    gateway = ServingBackend("unused:0", model_name="emotion", timeout_s=1, max_message_bytes=1 << 22,
                                     rollout=RolloutWatcher(MODELS / "absent.json"))
     gateway._pb = {"model_pb2": model_pb2}
     spec = gateway._spec(target)

@@ -1,4 +1,4 @@
-"""The Serving backend against the gRPC test double: config file, reload order and labels."""
+"""The rollout tool's Serving applier against the gRPC test double: config file, reload order and labels."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import pytest
 from google.protobuf import text_format
 
 from emotion_contract.rollout import RolloutState, write_state
+from emotion_contract.rollout import RolloutState, write_state
 from emotion_rollout.errors import ServingError, VersionNotFound
 from emotion_rollout.operations import Rollout
-from emotion_rollout.serving_backend import ServingBackend
+from emotion_rollout.serving_applier import ServingRolloutApplier
 from emotion_rollout.serving_client import ServingClient
 from emotion_rollout.serving_config import loaded_versions, model_entry, read_config, with_versions_and_labels
 from emotion_rollout.settings import RolloutSettings
@@ -45,7 +46,7 @@ def serving(model_base, tmp_path):
     client = RecordingClient(f"127.0.0.1:{port}")
     write_state(model_base / "rollout.json", RolloutState(stable=1))
     settings = RolloutSettings(model_base_path=model_base, rollout_backend="serving", serving_model_config=config_path)
-    rollout = Rollout(settings, ServingBackend(client, config_path, "emotion", 60), log=lambda _: None)
+    rollout = Rollout(settings, ServingRolloutApplier(client, config_path, "emotion", 60), log=lambda _: None)
     yield rollout, store, client, config_path
     client.close()
     server.stop(grace=None)

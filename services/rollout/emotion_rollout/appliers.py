@@ -1,6 +1,9 @@
-"""Applying a new rollout state. The embedded gateway needs only the state file (this module);
-TF Serving needs its labels moved first (serving_backend.py, imported only when used: it pulls in
-TensorFlow's protos)."""
+"""Rollout appliers: how a new rollout state reaches what serves the model.
+
+An applier is not an inference backend (those are the gateway's `emotion_api.backends`): it puts a
+decided state into effect. With the embedded gateway that is only the state file (this module);
+TF Serving needs its versions loaded and labels moved first (serving_applier.py, imported only
+when used: it pulls in TensorFlow Serving's protos)."""
 
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ from .versions import newest_version
 Log = Callable[[str], None]
 
 
-class Backend(Protocol):
-    name: str
+class RolloutApplier(Protocol):
+    name: str  # the serving backend it applies to: "embedded" or "serving" (ROLLOUT_BACKEND)
 
     def apply(self, new: RolloutState, state_path: Path, log: Log) -> RolloutState: ...
 
@@ -24,8 +27,8 @@ class Backend(Protocol):
         ...
 
 
-class EmbeddedBackend:
-    """The gateway loads every version the state names itself, before routing to it."""
+class EmbeddedRolloutApplier:
+    """Writes the state file; the embedded gateway loads every version it names before routing to it."""
     name = "embedded"
 
     def default_stable(self, model_base: Path) -> int:

@@ -1,4 +1,4 @@
-"""The four rollout operations, the same for every backend."""
+"""The four rollout operations, the same for every serving backend; an applier puts each into effect."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from emotion_contract.layout import complete_versions
 from emotion_contract.rollout import RolloutState, read_state
 
 from . import gate, transitions
-from .backends import Backend, EmbeddedBackend
+from .appliers import EmbeddedRolloutApplier, RolloutApplier
 from .errors import GateRefused, InvalidTransition
 from .settings import RolloutSettings
 from .versions import newest_version, require_version
@@ -19,25 +19,25 @@ Log = Callable[[str], None]
 
 
 class Rollout:
-    def __init__(self, settings: RolloutSettings, backend: Backend, log: Log = print):
+    def __init__(self, settings: RolloutSettings, applier: RolloutApplier, log: Log = print):
         self.settings = settings
-        self.backend = backend
+        self.applier = applier
         self.log = log
         self.base: Path = settings.model_base_path
         self.state_path: Path = settings.state_path()
         self.gate_dir: Path = settings.gate_dir()
 
     def state(self) -> RolloutState:
-        """The saved state; without a file (or a stable in it), stable is what the backend serves
-        by default, with no canary."""
+        """The saved state; without a file (or a stable in it), stable is what the serving backend
+        serves by default, with no canary."""
         saved = read_state(self.state_path)
         if saved is not None and saved.stable is not None:
             return saved
-        return replace(saved or RolloutState(), stable=self.backend.default_stable(self.base))
+        return replace(saved or RolloutState(), stable=self.applier.default_stable(self.base))
 
     def status(self) -> dict:
         return {"state": self.state().to_json(), "versions": complete_versions(self.base),
-                "backend": self.backend.name, "state_path": str(self.state_path)}
+                "backend": self.applier.name, "state_path": str(self.state_path)}
 
     def candidate(self, version: int | None = None, data: str | None = None, limit: int = 0) -> gate.GateVerdict:
         version = version if version is not None else newest_version(self.base)
@@ -76,22 +76,22 @@ class Rollout:
         return self._apply(target)
 
     def _apply(self, new: RolloutState) -> RolloutState:
-        saved = self.backend.apply(new, self.state_path, self.log)
+        saved = self.applier.apply(new, self.state_path, self.log)
         self.log(f"stable {saved.stable}, canary {saved.canary} at {saved.canary_weight:.0%}")
         return saved
 
 
 def make_rollout(settings: RolloutSettings, log: Log = print) -> Rollout:
     if settings.rollout_backend == "serving":
-        from .serving_backend import ServingBackend
+        from .serving_applier import ServingRolloutApplier
         from .serving_client import ServingClient
 
         client = ServingClient(settings.serving_address)
-        backend: Backend = ServingBackend(client, settings.serving_model_config, settings.model_name,
-                                          settings.serving_load_timeout_s)
+        applier: RolloutApplier = ServingRolloutApplier(client, settings.serving_model_config, settings.model_name,
+                                                        settings.serving_load_timeout_s)
     else:
-        backend = EmbeddedBackend()
-    return Rollout(settings, backend, log)
+        applier = EmbeddedRolloutApplier()
+    return Rollout(settings, applier, log)
 
 
 def verdict_json(verdict: gate.GateVerdict) -> dict:

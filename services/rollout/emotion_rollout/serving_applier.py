@@ -13,13 +13,13 @@ from pathlib import Path
 
 from emotion_contract.rollout import RolloutState, write_state
 
-from .backends import Log
+from .appliers import Log
 from .errors import ServingError
 from .serving_client import ServingClient
 from .serving_config import loaded_versions, model_entry, read_config, with_versions_and_labels, write_config
 
 
-class ServingBackend:
+class ServingRolloutApplier:
     name = "serving"
 
     def __init__(self, client: ServingClient, config_path: Path, model: str, load_timeout_s: float):
