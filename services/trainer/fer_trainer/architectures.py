@@ -116,12 +116,12 @@ def resnet_se() -> keras.Model:
 
 @register("vgg-lite")
 def vgg_lite() -> keras.Model:
-    """Four VGG stages of two BN convs (32→256 filters); versions 1-5, and the default until measured.
+    """Four VGG stages of two BN convs (32→256 filters), built for a CPU budget.
 
-    About a third of seed-cnn's multiply-adds, because on a 2-core CPU epochs are the budget:
-    the fourth stage at 6x6 buys depth cheaply, and the narrow first stage (where most pixels
-    are) is where seed-cnn spends its time. Flatten keeps the spatial layout of a 3x3 map,
-    which matters for faces (mouth vs eyes) more than GAP does.
+    Narrow where the pixels are (the first stage) and deep where they are few (the fourth stage
+    at 6x6), so an epoch costs a fraction of seed-cnn's. Flatten keeps the spatial layout of the
+    last map, which matters for faces (mouth vs eyes) more than global pooling does. Its cost and
+    accuracy: docs/model-history.md (Model card, Architecture).
     """
     inputs, x = _inputs()
     for filters, dropout in ((32, 0.1), (64, 0.2), (128, 0.25), (256, 0.3)):
@@ -141,10 +141,10 @@ def vgg_lite() -> keras.Model:
 def deep_cnn_context() -> keras.Model:
     """seed-deep-cnn plus two 256-filter convs on its 6x6 map, before the same dense head.
 
-    seed-deep-cnn's four convs see at most ~22 px of a 48 px face before Flatten, so brow,
-    eyes and mouth only meet in the dense layers. Two 3x3 convs at 6x6 widen the receptive
-    field to the whole face for a third more multiply-adds (173 M against 130 M); over the
-    full recipe on the 2-core machine it trained at about 85 % of seed-deep-cnn's images/s.
+    seed-deep-cnn's convs see only part of the face before Flatten, so brow, eyes and mouth
+    meet only in the dense layers; two 3x3 convs on the last map widen the receptive field to
+    the whole face. What that costs and gains: docs/model-history.md ("A default that beats the
+    seeds").
     """
     inputs, x = _inputs()
     x = _deep_cnn_stem(x)
@@ -166,7 +166,7 @@ def deep_cnn_context_s() -> keras.Model:
     """deep-cnn-context at three quarters of its width: a distillation student.
 
     Multiply-adds scale with the square of the width (every conv but the first has both its
-    inputs and outputs narrowed), so 0.75 keeps 56 % of them: under 100 M per face.
+    inputs and outputs narrowed), so 0.75 keeps a little over half of them.
     """
     return _deep_cnn_context(0.75, "deep_cnn_context_s")
 
@@ -178,8 +178,7 @@ def deep_cnn_context_xs() -> keras.Model:
     return _deep_cnn_context(0.5, "deep_cnn_context_xs")
 
 
-# Measured on val (README, model card), each with the default two-cycle recipe (50 epochs):
-# deep-cnn-context 67.1 % (flip TTA 68.8 %) against seed-deep-cnn's 66.7, 66.4 and 65.7 % over
-# three seeds (TTA 67.4 % at best), at about 85 % of its images/s. seed-cnn and resnet-se, too
-# slow here for 50 epochs, scored 61.6 and 62.4 % given the 63 min of its first cycle (66.1 %).
+# The default is the architecture with the best val accuracy under the default recipe on this
+# machine's budget; the comparison (every seed architecture, equal wall-clock) is in
+# docs/model-history.md and docs/model-history/v7/default-vs-seeds.md. Re-run it before changing.
 DEFAULT_ARCH = "deep-cnn-context"

@@ -1,10 +1,10 @@
 """The default recipe: warm-restart cycles, each a fresh cosine schedule started from the last one's result.
 
-One long schedule was not what worked on this data: every gain after the first cycle came from a
-restart at a lower learning rate from the previous cycle's (averaged, recalibrated) weights, with
-milder augmentation once the model underfit less (README, model card). Each cycle is an ordinary
-`fit` run in its own folder, so a stopped recipe resumes inside the cycle it was in, and a
-finished cycle is never trained twice.
+Each cycle restarts at a lower learning rate from the previous cycle's (averaged, recalibrated)
+weights, with milder augmentation once the model underfits less; why restarts rather than one
+long schedule is recorded in docs/model-history.md (Model card, Recipe). Each cycle is an
+ordinary `fit` run in its own folder, so a stopped recipe resumes inside the cycle it was in, and
+a finished cycle is never trained twice.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ class Cycle:
     average_last: int = 0
 
 
-# Measured with seed-deep-cnn (docs/model-history/v6/ensemble.md): the first cycle's mean of
-# epochs 24-26 beat its best epoch by 0.9 points; after the second, the best epoch was as good
-# as any mean.
+# The first cycle hands on the mean of its last epochs, the second its best epoch: whichever
+# scored higher on val for that cycle (docs/model-history/v6/ensemble.md).
 DEFAULT_CYCLES: tuple[Cycle, ...] = (
     Cycle(epochs=26, learning_rate=2e-3, warmup_epochs=2, augment=1.0, seed=1337, average_last=3),
     Cycle(epochs=24, learning_rate=7e-4, warmup_epochs=1, augment=0.7, seed=7),
@@ -68,8 +67,8 @@ def fit_cycles(train: Split, val: Split, run_dir: Path, base: Recipe, cycles: Se
                          warmup_epochs=cycle.warmup_epochs, augment=cycle.augment,
                          seed=cycle.seed if seed is None else seed + index,
                          init_from=start, keep_epochs=True,
-                         # A cycle's gains come in its low-rate tail; early stopping ended the third
-                         # seed's second cycle at epoch 16 of 24 (README), handing on a mid-rate model.
+                         # No early stopping: a cycle's gains come in its low-rate tail, and
+                         # stopping early hands on a mid-rate model (docs/model-history.md).
                          patience=cycle.epochs)
         if not final.exists():
             if not _finished(folder):
