@@ -22,6 +22,13 @@ def test_every_architecture_takes_48x48_pixels_and_gives_7_logits(arch):
     assert model.output_shape == (None, 7)
 
 
+@pytest.mark.parametrize("arch", sorted(architectures.ARCHITECTURES))
+def test_every_architecture_takes_another_input_shape_and_label_set_without_an_edit(arch):
+    model = architectures.build(arch, input_shape=(64, 64, 1), num_classes=3)
+    assert model.input_shape == (None, 64, 64, 1)
+    assert model.output_shape == (None, 3)
+
+
 def test_unknown_architecture_lists_the_choices():
     with pytest.raises(ValueError, match="seed-cnn"):
         architectures.build("alexnet")

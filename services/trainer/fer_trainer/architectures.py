@@ -1,7 +1,10 @@
 """Model definitions, one small function per architecture, selectable by name.
 
-Every model takes float pixels 0..255 of shape [48, 48, 1] and returns 7 logits. Rescaling
-lives inside the model so that the exported SavedModel needs no client-side preprocessing.
+Each architecture is `make(input_shape, num_classes) -> keras.Model`, keras-io style: the model
+takes float pixels 0..255 of `input_shape` and returns `num_classes` logits. `build(name)` gives
+it the contract's FER-2013 shape and classes (`emotion_contract.labels`) unless told otherwise.
+Rescaling lives inside the model so that the exported SavedModel needs no client-side
+preprocessing.
 """
 
 from __future__ import annotations
@@ -9,12 +12,11 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
+from emotion_contract.labels import INPUT_SHAPE, NUM_CLASSES
 from keras import layers
-from emotion_contract.labels import IMAGE_SIZE, NUM_CLASSES
 
-
-INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
-ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {}
+Shape = tuple[int, ...]
+ARCHITECTURES: dict[str, Callable[[Shape, int], keras.Model]] = {}
 
 
 def register(name: str):
@@ -24,14 +26,14 @@ def register(name: str):
     return wrap
 
 
-def build(name: str) -> keras.Model:
+def build(name: str, input_shape: Shape = INPUT_SHAPE, num_classes: int = NUM_CLASSES) -> keras.Model:
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; choose from {', '.join(sorted(ARCHITECTURES))}")
-    return ARCHITECTURES[name]()
+    return ARCHITECTURES[name](tuple(input_shape), num_classes)
 
 
-def _inputs():
-    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+def _inputs(input_shape: Shape):
+    inputs = keras.Input(input_shape, name="pixels")
     return inputs, layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
 
 
@@ -42,8 +44,8 @@ def _conv_bn(x, filters, activation="relu"):
 
 
 @register("seed-cnn")
-def seed_cnn() -> keras.Model:
-    inputs, x = _inputs()
+def seed_cnn(input_shape: Shape, num_classes: int) -> keras.Model:
+    inputs, x = _inputs(input_shape)
     for filters in (64, 128, 256):
         x = _conv_bn(x, filters)
         x = _conv_bn(x, filters)
@@ -52,7 +54,7 @@ def seed_cnn() -> keras.Model:
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dense(512, activation="relu")(x)
     x = layers.Dropout(0.5)(x)
-    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="seed_cnn")
+    return keras.Model(inputs, layers.Dense(num_classes, name="logits")(x), name="seed_cnn")
 
 
 def _deep_cnn_stem(x, width=1.0):
@@ -65,20 +67,20 @@ def _deep_cnn_stem(x, width=1.0):
     return x
 
 
-def _deep_cnn_head(inputs, x, name, units=(256, 128)):
+def _deep_cnn_head(inputs, x, num_classes, name, units=(256, 128)):
     x = layers.Flatten()(x)
     for units in units:
         x = layers.Dense(units, use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
         x = layers.Dropout(0.25)(x)
-    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name=name)
+    return keras.Model(inputs, layers.Dense(num_classes, name="logits")(x), name=name)
 
 
 @register("seed-deep-cnn")
-def seed_deep_cnn() -> keras.Model:
-    inputs, x = _inputs()
-    return _deep_cnn_head(inputs, _deep_cnn_stem(x), "seed_deep_cnn")
+def seed_deep_cnn(input_shape: Shape, num_classes: int) -> keras.Model:
+    inputs, x = _inputs(input_shape)
+    return _deep_cnn_head(inputs, _deep_cnn_stem(x), num_classes, "seed_deep_cnn")
 
 
 def _squeeze_excite(x, ratio=16):
@@ -104,18 +106,18 @@ def _residual_se_block(x, filters, stride):
 
 
 @register("resnet-se")
-def resnet_se() -> keras.Model:
-    inputs, x = _inputs()
+def resnet_se(input_shape: Shape, num_classes: int) -> keras.Model:
+    inputs, x = _inputs(input_shape)
     x = _conv_bn(x, 64, layers.LeakyReLU(0.1))
     for i, filters in enumerate((64, 128, 256, 512)):
         x = _residual_se_block(x, filters, stride=1 if i == 0 else 2)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.4)(x)
-    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="resnet_se")
+    return keras.Model(inputs, layers.Dense(num_classes, name="logits")(x), name="resnet_se")
 
 
 @register("vgg-lite")
-def vgg_lite() -> keras.Model:
+def vgg_lite(input_shape: Shape, num_classes: int) -> keras.Model:
     """Four VGG stages of two BN convs (32→256 filters), built for a CPU budget.
 
     Narrow where the pixels are (the first stage) and deep where they are few (the fourth stage
@@ -123,7 +125,7 @@ def vgg_lite() -> keras.Model:
     last map, which matters for faces (mouth vs eyes) more than global pooling does. Its cost and
     accuracy: docs/model-history.md (Model card, Architecture).
     """
-    inputs, x = _inputs()
+    inputs, x = _inputs(input_shape)
     for filters, dropout in ((32, 0.1), (64, 0.2), (128, 0.25), (256, 0.3)):
         x = _conv_bn(x, filters)
         x = _conv_bn(x, filters)
@@ -134,11 +136,11 @@ def vgg_lite() -> keras.Model:
     x = layers.BatchNormalization()(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(0.5)(x)
-    return keras.Model(inputs, layers.Dense(NUM_CLASSES, name="logits")(x), name="vgg_lite")
+    return keras.Model(inputs, layers.Dense(num_classes, name="logits")(x), name="vgg_lite")
 
 
 @register("deep-cnn-context")
-def deep_cnn_context() -> keras.Model:
+def deep_cnn_context(input_shape: Shape, num_classes: int) -> keras.Model:
     """seed-deep-cnn plus two 256-filter convs on its 6x6 map, before the same dense head.
 
     seed-deep-cnn's convs see only part of the face before Flatten, so brow, eyes and mouth
@@ -146,36 +148,32 @@ def deep_cnn_context() -> keras.Model:
     the whole face. What that costs and gains: docs/model-history.md ("A default that beats the
     seeds").
     """
-    inputs, x = _inputs()
-    x = _deep_cnn_stem(x)
-    x = _conv_bn(x, 256)
-    x = _conv_bn(x, 256)
-    return _deep_cnn_head(inputs, x, "deep_cnn_context")
+    return _deep_cnn_context(input_shape, num_classes, 1.0, "deep_cnn_context")
 
 
-def _deep_cnn_context(width: float, name: str) -> keras.Model:
-    inputs, x = _inputs()
+def _deep_cnn_context(input_shape: Shape, num_classes: int, width: float, name: str) -> keras.Model:
+    inputs, x = _inputs(input_shape)
     x = _deep_cnn_stem(x, width)
     x = _conv_bn(x, int(256 * width))
     x = _conv_bn(x, int(256 * width))
-    return _deep_cnn_head(inputs, x, name)
+    return _deep_cnn_head(inputs, x, num_classes, name)
 
 
 @register("deep-cnn-context-s")
-def deep_cnn_context_s() -> keras.Model:
+def deep_cnn_context_s(input_shape: Shape, num_classes: int) -> keras.Model:
     """deep-cnn-context at three quarters of its width: a distillation student.
 
     Multiply-adds scale with the square of the width (every conv but the first has both its
     inputs and outputs narrowed), so 0.75 keeps a little over half of them.
     """
-    return _deep_cnn_context(0.75, "deep_cnn_context_s")
+    return _deep_cnn_context(input_shape, num_classes, 0.75, "deep_cnn_context_s")
 
 
 @register("deep-cnn-context-xs")
-def deep_cnn_context_xs() -> keras.Model:
+def deep_cnn_context_xs(input_shape: Shape, num_classes: int) -> keras.Model:
     """deep-cnn-context at half its width (a quarter of its multiply-adds): the small end of the
     accuracy-cost frontier."""
-    return _deep_cnn_context(0.5, "deep_cnn_context_xs")
+    return _deep_cnn_context(input_shape, num_classes, 0.5, "deep_cnn_context_xs")
 
 
 # The default is the architecture with the best val accuracy under the default recipe on this

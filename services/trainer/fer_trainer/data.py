@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 from emotion_contract.labels import EMOTIONS, IMAGE_SIZE
 
-
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".tif", ".tiff"}
 # Usage column of fer2013.csv -> the split names of the folder layout.
 CSV_USAGE = {"training": "train", "publictest": "val", "privatetest": "test"}

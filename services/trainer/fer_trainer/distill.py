@@ -22,7 +22,6 @@ import numpy as np
 from keras import ops
 from emotion_contract.labels import NUM_CLASSES
 
-
 CACHE_FILE = "teacher-probs.npy"
 _EPS = 1e-7
 

@@ -21,6 +21,7 @@ from typing import Sequence
 
 import keras
 from emotion_contract import layout, signature as sig
+from emotion_contract.labels import INPUT_SHAPE
 
 from . import architectures
 
@@ -154,7 +155,7 @@ def load_member(spec: str) -> keras.Model:
 def build_ensemble(members: Sequence[keras.Model]) -> keras.Model:
     if len(members) < 2:
         raise MemberError("an ensemble needs at least two members")
-    inputs = keras.Input(architectures.INPUT_SHAPE, name="pixels")
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
     # Each member is re-wrapped under its own name (members of one architecture share layer
     # names, which must not collide inside the ensemble's saved config); the name keeps the
     # architecture so that the exported model card can list the members.

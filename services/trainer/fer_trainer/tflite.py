@@ -15,7 +15,6 @@ import tensorflow as tf
 from emotion_contract import signature as sig
 from emotion_contract.labels import IMAGE_SIZE
 
-
 INT8_CALIBRATION_FACES = 512  # training faces that set the int8 activation ranges
 
 
