@@ -8,9 +8,9 @@ import tensorflow as tf
 from emotion_contract import layout, signature as sig
 from emotion_contract.labels import EMOTIONS
 from fer_trainer import architectures, export
-from fer_trainer.data import load_split
+from fer_trainer.data import Split, load_split
 from fer_trainer.evaluate import evaluate_to_folder, tflite_predictor
-from fer_trainer.train import Recipe, build_model, fit, steps_lower_loss
+from fer_trainer.train import Recipe, build_model, fit
 
 from .conftest import run_cli
 
@@ -32,6 +32,17 @@ def test_every_architecture_takes_another_input_shape_and_label_set_without_an_e
 def test_unknown_architecture_lists_the_choices():
     with pytest.raises(ValueError, match="seed-cnn"):
         architectures.build("alexnet")
+
+
+def steps_lower_loss(train: Split, recipe: Recipe, steps: int) -> tuple[float, float]:
+    """Training loss at the first and the last of a few steps on one batch: the cheapest proof that
+    the model, loss and optimizer learn. Training-mode loss, because inference-mode BatchNorm
+    statistics barely move in a few steps."""
+    model = build_model(recipe, max(steps, 1))
+    x = train.images[..., None].astype(np.float32)
+    y = keras.utils.to_categorical(train.labels, len(EMOTIONS))
+    losses = model.fit(x, y, batch_size=len(x), epochs=steps, verbose=0, shuffle=False).history["loss"]
+    return float(losses[0]), float(losses[-1])
 
 
 def test_a_few_steps_lower_the_loss(slice_dir):

@@ -234,14 +234,3 @@ def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = 
     )
     best = run_dir / "best.keras"
     return keras.models.load_model(best) if best.exists() else model
-
-
-def steps_lower_loss(train: Split, recipe: Recipe, steps: int) -> tuple[float, float]:
-    """Training loss at the first and the last of a few steps on one batch: the cheapest proof that
-    the model, loss and optimizer learn. Training-mode loss, because inference-mode BatchNorm
-    statistics barely move in a few steps."""
-    model = build_model(recipe, max(steps, 1))
-    x = train.images[..., None].astype(np.float32)
-    y = keras.utils.to_categorical(train.labels, NUM_CLASSES)
-    losses = model.fit(x, y, batch_size=len(x), epochs=steps, verbose=0, shuffle=False).history["loss"]
-    return float(losses[0]), float(losses[-1])
