@@ -20,6 +20,7 @@ from .batcher import Batcher
 from .detection_pool import DetectIn, DetectionPool
 from .errors import ApiError, Timeout
 from .faces.align import Alignment
+from .faces.types import check_gray
 from .rollout_state import RolloutWatcher, Selector, route
 from .uncertain import is_uncertain
 
@@ -123,8 +124,7 @@ class Pipeline:
             raise Timeout(f"the request took longer than {self.request_timeout_s:g}s") from None
 
     async def _analyze(self, image: np.ndarray, *, detect: bool, selector: Selector) -> AnalysisResult:
-        if image.ndim != 2 or image.dtype != np.uint8:
-            raise ValueError(f"expected a grayscale uint8 [H, W] image, got {image.dtype} {image.shape}")
+        check_gray(image)
         height, width = image.shape
         target = self.backend.resolve(route(selector, self.rollout.current()))
         label_names, input_shape = await self._model_shape()

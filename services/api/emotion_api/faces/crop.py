@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from .align import Alignment, aligned_crop
-from .types import Box
+from .types import Box, check_gray
 
 
 def crop_faces(gray: np.ndarray, boxes: list[Box], size: int = 48, *, alignment: Alignment = "none") -> np.ndarray:
@@ -18,9 +18,7 @@ def crop_faces(gray: np.ndarray, boxes: list[Box], size: int = 48, *, alignment:
     With ``alignment="landmarks"``, a box that carries landmarks (MTCNN's) is cut by them instead
     (``align.py``: eyes level, FER's eye and mouth positions); boxes without keep the box crop.
     """
-    if not isinstance(gray, np.ndarray) or gray.ndim != 2 or gray.dtype != np.uint8:
-        got = getattr(gray, "dtype", type(gray).__name__), getattr(gray, "shape", None)
-        raise ValueError(f"expected a grayscale uint8 [H, W] array, got {got}")
+    gray = check_gray(gray)
     if size < 1:
         raise ValueError(f"crop size must be positive, got {size}")
     if alignment not in ("landmarks", "none"):

@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from ... import metrics
+from ... import access, metrics
 from ...auth import presented_key
 from ...errors import ApiError, FrameRateExceeded, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
 from ...image_decode import decode_image
@@ -79,7 +79,8 @@ def _frame_bytes(message: dict[str, Any], max_bytes: int) -> bytes | None:
 
 
 async def _authenticate(websocket: WebSocket, runtime: Runtime) -> str:
-    """The caller's identity, as the REST routes derive it; raises Unauthorized."""
+    """The caller's identity, by the REST routes' rule (access.py) once the key is found where a
+    WebSocket client can put it; raises Unauthorized or RateLimited."""
     keys = runtime.settings.api_keys
     headers: Any = websocket.headers
     if keys and presented_key(headers) is None:
@@ -96,11 +97,7 @@ async def _authenticate(websocket: WebSocket, runtime: Runtime) -> str:
             except InvalidRequest:
                 key = None
         headers = {"x-api-key": key if isinstance(key, str) else ""}
-    address = websocket.client.host if websocket.client else "unknown"
-    identity = await runtime.key_guard.check(headers, address)
-    if identity is None:
-        identity = "addr:" + address
-    return identity
+    return await access.identify(runtime, headers, access.client_address(websocket.client))
 
 
 class _Session:
@@ -140,7 +137,7 @@ class _Session:
     async def _analyze(self, index: int, data: bytes) -> dict[str, Any]:
         if not self.budget.take():
             raise FrameRateExceeded(f"more than {self.settings.stream_max_fps:g} frames per second; frame skipped")
-        await self._count_against_quota()
+        await access.charge(self.runtime, self.identity)
         started = time.perf_counter()
         image = await run_in_threadpool(decode_image, data, max_pixels=self.settings.max_image_pixels)
         metrics.STAGE_LATENCY.labels("decode").observe(time.perf_counter() - started)
@@ -149,18 +146,6 @@ class _Session:
         body["faces"] = track_faces(self.tracker, body["faces"])
         body["frame"] = index
         return body
-
-    async def _count_against_quota(self) -> None:
-        limiter = self.runtime.rate_limiter
-        if limiter is None:
-            return
-        decision = await limiter.hit(self.identity)
-        if not decision.allowed:
-            metrics.RATE_LIMITED.inc()
-            raise RateLimited(
-                f"rate limit of {self.settings.rate_limit} exceeded; retry in {decision.reset_after_s}s",
-                headers=decision.headers(),
-            )
 
 
 @router.websocket(ROUTE)
