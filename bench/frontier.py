@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 from emotion_contract import layout  # noqa: E402
+from fer_trainer.settings import get_settings  # noqa: E402
 
 BATCH = 32
 ROUNDS = 3
@@ -89,7 +90,7 @@ def tflite_accuracy(folder: Path, key: str, name: str, val) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
-    parser.add_argument("--models", type=Path, default=Path(os.environ.get("MODEL_BASE_PATH", "models/emotion")))
+    parser.add_argument("--models", type=Path, default=get_settings().model_base_path)
     parser.add_argument("--model", type=Path, action="append", default=[], help="extra version folder (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("build/bench-frontier"))
     args = parser.parse_args()

@@ -15,6 +15,7 @@ from emotion_rollout.gate import judge, save_verdict
 from emotion_rollout.operations import Rollout
 from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.settings import RolloutSettings
+from fer_trainer.settings import get_settings
 from tests.deploy.conftest import PYTHONPATH, REPO, make_model_base
 
 # A fixed random subset of val: enough to tell a trained model from an untrained one, fast.
@@ -45,8 +46,17 @@ def fer_cache(tmp_path_factory):
 
 
 @pytest.fixture
-def rollout(gate_base, fer_dir, fer_cache, tmp_path, monkeypatch):
+def cache_in_process(fer_cache, monkeypatch):
+    """fer_cache as FER_CACHE_DIR for the gate's in-process evaluation (the trainer reads its
+    settings once per process, so they are read again here and after the test)."""
     monkeypatch.setenv("FER_CACHE_DIR", str(fer_cache))
+    get_settings.cache_clear()
+    yield fer_cache
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def rollout(gate_base, fer_dir, cache_in_process, tmp_path):
     state_path = tmp_path / "rollout.json"
     write_state(state_path, RolloutState(stable=1))
     settings = RolloutSettings(model_base_path=gate_base, rollout_state_path=state_path, rollout_data=str(fer_dir))
@@ -101,11 +111,9 @@ def test_cli_refuses_a_worse_candidate_with_a_json_error(gate_base, fer_dir, fer
     assert json.loads(result.stdout)["versions"] == [1, 2, 3]
 
 
-def test_a_version_that_does_not_load_is_refused_and_never_labelled(gate_base, fer_dir, fer_cache, tmp_path,
-                                                                    monkeypatch):
+def test_a_version_that_does_not_load_is_refused_and_never_labelled(gate_base, fer_dir, cache_in_process, tmp_path):
     """Complete by name (saved_model.pb present) but not a model: the gate refuses it cleanly, so
     canary, which needs a passing verdict, refuses it too."""
-    monkeypatch.setenv("FER_CACHE_DIR", str(fer_cache))
     base = tmp_path / "emotion"
     base.mkdir()
     (base / "1").symlink_to(gate_base / "1", target_is_directory=True)

@@ -6,7 +6,6 @@ import pytest
 from google.protobuf import text_format
 
 from emotion_contract.rollout import RolloutState, write_state
-from emotion_contract.rollout import RolloutState, write_state
 from emotion_rollout.errors import ServingError, VersionNotFound
 from emotion_rollout.operations import Rollout
 from emotion_rollout.serving_applier import ServingRolloutApplier

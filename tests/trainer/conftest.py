@@ -16,6 +16,7 @@ import pytest
 from emotion_contract.labels import EMOTIONS
 from fer_trainer import architectures
 from fer_trainer.data import load_split
+from fer_trainer.settings import get_settings
 from fer_trainer.train import Recipe, compile_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +26,15 @@ PER_CLASS = 6
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+    use_cache_dir(monkeypatch, tmp_path / "cache")
+    yield
+    get_settings.cache_clear()
+
+
+def use_cache_dir(monkeypatch, folder: Path) -> None:
+    """FER_CACHE_DIR for this test, in this process (settings are read once) and its children."""
+    monkeypatch.setenv("FER_CACHE_DIR", str(folder))
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import pytest
 from emotion_contract.labels import EMOTIONS
 from fer_trainer.data import DatasetError, load_split
 
-from .conftest import PER_CLASS, write_csv
+from .conftest import PER_CLASS, use_cache_dir, write_csv
 
 
 @pytest.mark.parametrize("split", ["train", "val"])
@@ -41,7 +41,7 @@ def test_colour_and_large_images_are_converted(slice_dir, tmp_path):
 
 
 def test_second_load_reads_the_cache(slice_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+    use_cache_dir(monkeypatch, tmp_path / "cache")
     first = load_split(slice_dir, "val")
     cached = list((tmp_path / "cache").glob("*.npz"))
     assert len(cached) == 1

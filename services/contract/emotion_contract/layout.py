@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# Where every service looks when MODEL_BASE_PATH is unset (relative to the working directory).
+DEFAULT_BASE_PATH = Path("models/emotion")
 SAVED_MODEL_FILE = "saved_model.pb"
 STAGING_PREFIX = ".staging-"  # a half-written version; the name is not a number, so it is ignored
 ASSETS_DIR = "assets"

@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from emotion_contract.layout import DEFAULT_BASE_PATH
 from emotion_contract.rollout import default_state_path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,7 +16,7 @@ class RolloutSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     # Same variable as the trainer's, so both tools agree on where versions live.
-    model_base_path: Path = Path("models/emotion")
+    model_base_path: Path = DEFAULT_BASE_PATH
     # Empty means <model_base_path>/rollout.json, the gateway's default too.
     rollout_state_path: Path | None = None
     # Empty means <model_base_path>/.rollout. Deployments point this and the state file at a

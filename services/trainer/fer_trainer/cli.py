@@ -15,9 +15,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .cycles import DEFAULT_CYCLES  # noqa: E402  (after the log-level variable, which TF reads on import)
+from .settings import get_settings  # noqa: E402
 from .train import Recipe  # noqa: E402
-
-DEFAULT_MODELS = Path(os.environ.get("MODEL_BASE_PATH", "models/emotion"))
 
 
 def _add_recipe_args(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--cycle-seed", type=int, default=None,
                        help="with --cycles: seed cycle K with CYCLE_SEED + K - 1 instead of the recipe's seeds, "
                             "to train another member of the same recipe for an ensemble")
-    train.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="model base path (default: %(default)s)")
+    train.add_argument("--models", type=Path, default=get_settings().model_base_path,
+                       help="model base path (env MODEL_BASE_PATH; default: %(default)s)")
     train.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke runs)")
     _add_export_args(train)
     _add_recipe_args(train)
@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="export a .keras model as the next SavedModel version (+ TFLite)")
     export.add_argument("--model", type=Path, required=True, help=".keras file, for example RUN_DIR/best.keras")
-    export.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    export.add_argument("--models", type=Path, default=get_settings().model_base_path,
+                        help="model base path (env MODEL_BASE_PATH; default: %(default)s)")
     export.add_argument("--data", help="dataset: real warm-up requests, TFLite check and report on val")
     export.add_argument("--run-dir", type=Path, help="training run, for the report's learning curves")
     _add_export_args(export)

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from emotion_contract.labels import EMOTIONS, IMAGE_SIZE
 
+from .settings import get_settings
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".tif", ".tiff"}
 # Usage column of fer2013.csv -> the split names of the folder layout.
 CSV_USAGE = {"training": "train", "publictest": "val", "privatetest": "test"}
@@ -127,10 +129,6 @@ def load_csv(csv_path: Path) -> dict[str, Split]:
     return {name: Split(np.stack(i), np.asarray(l, np.int32), tuple(s)) for name, (i, l, s) in rows.items()}
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("FER_CACHE_DIR", Path.home() / ".cache" / "fer-trainer"))
-
-
 def _fingerprint(path: Path) -> str:
     """Changes whenever files are added, removed or rewritten, without reading their bytes."""
     digest = hashlib.sha1(str(path.resolve()).encode())
@@ -142,7 +140,7 @@ def _fingerprint(path: Path) -> str:
 
 
 def _cached(key: str, build) -> Split:
-    cache = _cache_dir() / f"{key}.npz"
+    cache = get_settings().fer_cache_dir / f"{key}.npz"
     if cache.exists():
         with np.load(cache) as saved:
             return Split(saved["images"], saved["labels"], tuple(saved["sources"].tolist()))

@@ -13,30 +13,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
 import cv2
+from pydantic import ValidationError
 
 from ..tracking import FaceTracker
 from . import video
 from .analyzers import AnalysisError, Analyzer, make_analyzer
 from .progress import Progress
+from .settings import CliSettings, get_cli_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_SMOOTHING = 0.6  # the gateway's STREAM_SMOOTHING default
 
 
 def _camera(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(settings: CliSettings) -> argparse.ArgumentParser:
+    key = settings.emotion_api_key.get_secret_value() if settings.emotion_api_key else None
     root = argparse.ArgumentParser(prog="emotion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="analyse with the gateway at this URL (e.g. http://localhost:8000)")
-    common.add_argument("--api-key", default=os.environ.get("EMOTION_API_KEY"),
+    common.add_argument("--api-key", default=key,
                         help="X-API-Key for --url (default: $EMOTION_API_KEY)")
     sub = root.add_subparsers(dest="command", required=True)
 
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
     tracked = argparse.ArgumentParser(add_help=False)
     tracked.add_argument("--smoothing", type=float,
-                         default=float(os.environ.get("STREAM_SMOOTHING", DEFAULT_SMOOTHING)),
+                         default=settings.stream_smoothing,
                          help="weight of the past in the per-face score average, 0 = off (default: %(default)s)")
     tracked.add_argument("--uncertain-threshold", type=float, default=None,
                          help="flag smoothed answers below this confidence as uncertain "
@@ -132,7 +133,12 @@ def _webcam(analyzer: Analyzer, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        settings = get_cli_settings()
+    except ValidationError as exc:  # names the bad variable
+        print(f"emotion: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    args = _parser(settings).parse_args(argv)
     if args.command != "image" and not 0.0 <= args.smoothing < 1.0:
         print(f"emotion: --smoothing must be in [0, 1), got {args.smoothing}", file=sys.stderr)
         return EXIT_USAGE

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from emotion_contract.layout import DEFAULT_BASE_PATH
 from emotion_contract.rollout import default_state_path
 from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -46,7 +47,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     # Model and backend
-    model_base_path: Path = Path("models/emotion")
+    model_base_path: Path = DEFAULT_BASE_PATH
     model_name: str = Field("emotion", min_length=1)
     backend: Literal["auto", "embedded", "serving"] = "auto"
     serving_address: str | None = None
