@@ -6,9 +6,10 @@
 Starts the gateway the way `make run` does (embedded backend, shipped model) on a free loopback
 port, with its working directory and TMPDIR in fresh folders, then keeps N clients busy (aiohttp,
 one request at a time each). Prints requests by status, every connection error or lost response,
-p50/p99 latency of answered requests, throughput, and the gateway's memory (all its processes)
-sampled every few seconds with the slope after warm-up. Ends by listing any file the gateway
-left in its working directory or temp dir (it must leave none: uploads are never written).
+p50/p99 latency of answered requests (overall and by status), throughput, and the gateway's
+memory (all its processes) sampled every few seconds with the slope after warm-up. Ends by listing
+any file the gateway left in its working directory or temp dir (it must leave none: uploads are
+never written).
 Targets (README, Reliability): no 5xx, no connection error, no lost response, memory growth after
 warm-up at most 5 % over 5 minutes, no files.
 """
@@ -128,6 +129,11 @@ def main() -> None:
     if answered:
         print(f"latency of answered requests: p50 {answered[len(answered) // 2] * 1000:.0f} ms   "
               f"p99 {answered[int(len(answered) * 0.99)] * 1000:.0f} ms")
+        # Per status, because under overload the refusals must be fast, not only the answers.
+        by_status = {k: sorted(r[2] for r in results if r[1] == k) for k in statuses if isinstance(k, int)}
+        print("by status, p50 / p99 ms: " + ", ".join(f"{k}: {v[len(v) // 2] * 1000:.0f} / "
+                                                      f"{v[int(len(v) * 0.99)] * 1000:.0f}"
+                                                      for k, v in sorted(by_status.items())))
     print("memory (MiB, all gateway processes): " + " ".join(f"{t:.0f}s:{m:.0f}" for t, m in samples))
     slope, share = slope_per_5min(samples)
     print(f"memory slope after {WARM_UP_S:.0f} s warm-up: {slope:+.1f} MiB per 5 min ({share:+.1%})")

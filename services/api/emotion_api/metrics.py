@@ -27,7 +27,15 @@ QUEUE_WAIT = Histogram(
     "emotion_queue_wait_seconds", "Time a crop waited in the batch queue.", buckets=_LATENCY_BUCKETS
 )
 QUEUE_DEPTH = Gauge("emotion_queue_depth", "Face crops waiting in the batch queue.")
-OVERLOADED = Counter("emotion_overloaded_total", "Requests refused because the batch queue was full.")
+OVERLOADED = Counter(
+    "emotion_overloaded_total", "Requests refused as overloaded: at admission (see below) or with the batch queue full."
+)
+ADMITTED_IMAGES = Gauge(
+    "emotion_admitted_images", "Images admitted and not yet past face detection (decoding, waiting or detecting)."
+)
+ADMISSION_REFUSED = Counter(
+    "emotion_admission_refused_total", "Requests refused before decoding because DETECT_QUEUE_SIZE images were in."
+)
 FACES_PER_IMAGE = Histogram(
     "emotion_faces_per_image", "Faces found per analysed image.", buckets=(0, 1, 2, 3, 4, 6, 8, 12, 16, 32)
 )

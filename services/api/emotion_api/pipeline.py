@@ -3,7 +3,9 @@
 `analyze(image, detect=..., selector=...)` detects faces on a decoded grayscale image, crops them
 the way FER-2013 faces are framed, sends the crops through the batcher and turns probabilities
 into per-face results. Detection runs in worker processes or threads (``detection_pool``), so
-the event loop only coordinates.
+the event loop only coordinates. `analyze_upload(data, ...)` is the path of client bytes (REST and
+the stream): admitted first (admission.py: refused at once when too many images are ahead of it
+in decoding and detection), then decoded and analysed.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from . import metrics
+from .admission import Admission, Slot
 from .batcher import Batcher
+from .core.config import DETECT_QUEUE_PER_WORKER
 from .detection_pool import DetectIn, DetectionPool
 from .errors import ApiError, Timeout
 from .faces.align import Alignment
 from .faces.types import check_gray
+from .image_decode import decode_image
 from .rollout_state import RolloutWatcher, Selector, route
 from .uncertain import is_uncertain
 
@@ -75,6 +81,7 @@ class Pipeline:
         detect_in: DetectIn = "processes",
         uncertain_threshold: float = 0.0,
         face_alignment: Alignment = "none",
+        detect_queue_size: int | None = None,
     ) -> None:
         self.backend = backend
         self.batcher = batcher
@@ -88,6 +95,7 @@ class Pipeline:
         self.detection = DetectionPool(
             detector_name, workers=detect_workers, where=detect_in, alignment=face_alignment
         )
+        self.admission = Admission(detect_queue_size or DETECT_QUEUE_PER_WORKER * detect_workers)
 
     def close(self) -> None:
         self.detection.close()
@@ -113,17 +121,34 @@ class Pipeline:
             self._label_names, self._input_shape = description.label_names, description.input_shape
         return self._label_names, self._input_shape
 
-    async def analyze(
-        self, image: np.ndarray, *, detect: bool = True, selector: Selector | None = None
+    async def analyze_upload(
+        self, data: bytes, *, max_pixels: int, detect: bool = True, selector: Selector | None = None
     ) -> AnalysisResult:
-        """Faces and emotions in ``image`` (uint8 [H, W]); raises ApiError subclasses."""
+        """Faces and emotions in an uploaded image's bytes: admitted (or Overloaded at once),
+        decoded, analysed. The slot is freed when the crops are ready, before the batch queue."""
+        with self.admission.admit() as slot:
+            started = time.perf_counter()
+            image = await run_in_threadpool(decode_image, data, max_pixels=max_pixels)
+            metrics.STAGE_LATENCY.labels("decode").observe(time.perf_counter() - started)
+            return await self.analyze(image, detect=detect, selector=selector, slot=slot)
+
+    async def analyze(
+        self, image: np.ndarray, *, detect: bool = True, selector: Selector | None = None, slot: Slot | None = None
+    ) -> AnalysisResult:
+        """Faces and emotions in ``image`` (uint8 [H, W]); raises ApiError subclasses.
+
+        ``slot``, an admission slot held for this image, is released once its faces are cropped.
+        """
+        selector = selector or Selector()
         try:
             async with asyncio.timeout(self.request_timeout_s):
-                return await self._analyze(image, detect=detect, selector=selector or Selector())
+                return await self._analyze(image, detect=detect, selector=selector, slot=slot)
         except TimeoutError:
             raise Timeout(f"the request took longer than {self.request_timeout_s:g}s") from None
 
-    async def _analyze(self, image: np.ndarray, *, detect: bool, selector: Selector) -> AnalysisResult:
+    async def _analyze(
+        self, image: np.ndarray, *, detect: bool, selector: Selector, slot: Slot | None
+    ) -> AnalysisResult:
         check_gray(image)
         height, width = image.shape
         target = self.backend.resolve(route(selector, self.rollout.current()))
@@ -134,6 +159,8 @@ class Pipeline:
                 boxes, crops = await self._detect_and_crop(image, size)
         else:
             boxes, crops = self._whole_image(image, size)
+        if slot is not None:
+            slot.release()  # past detection: from here the batch queue (QUEUE_SIZE) bounds the work
         metrics.FACES_PER_IMAGE.observe(len(boxes))
         if not boxes:
             return AnalysisResult(self.model_name, await self.backend.confirm(target), width, height, [])

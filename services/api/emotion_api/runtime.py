@@ -46,6 +46,7 @@ class Runtime:
             detect_in=settings.detect_in,
             uncertain_threshold=settings.uncertain_threshold,
             face_alignment=settings.face_alignment,
+            detect_queue_size=settings.detect_queue_size,
         )
         self.rate_limiter: RateLimiter | None = make_rate_limiter(settings)
         self.key_guard = KeyGuard(settings.api_keys, make_auth_failure_limiter(settings))

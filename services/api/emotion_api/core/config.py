@@ -26,6 +26,10 @@ CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 # From the served version's calibration (models/emotion/<N>/assets/model.json, uncertain_threshold);
 # a test holds the two equal.
 DEFAULT_UNCERTAIN_THRESHOLD = 0.55
+# DETECT_QUEUE_SIZE's default per detection worker: about 1.5 s of detection at this machine's
+# rate (23 scenes/s per worker), far inside REQUEST_TIMEOUT_S, and enough that `make soak`'s 64
+# one-request-at-a-time clients on 2 workers are never refused (docs/reliability.md).
+DETECT_QUEUE_PER_WORKER = 32
 
 
 def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
@@ -80,6 +84,10 @@ class Settings(BaseSettings):
     # are cut as "none" does); "none" cuts the FER-framed box. Chosen by bench-real and
     # bench-detect together; figures in faces/align.py.
     face_alignment: Literal["landmarks", "none"] = "landmarks"
+    # Images admitted and not yet past detection (decoding, waiting for a worker, detecting); one
+    # more is refused at once with 503 overloaded (admission.py). Unset: DETECT_QUEUE_PER_WORKER
+    # per detection worker, which bounds the wait before detection to about 1.5 s.
+    detect_queue_size: int | None = Field(None, ge=1, le=100_000)
 
     # Access control
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
@@ -122,7 +130,7 @@ class Settings(BaseSettings):
             raise ValueError("every API key must be at least 8 characters")
         return keys
 
-    @field_validator("rate_limit", "redis_url", "serving_address", mode="before")
+    @field_validator("rate_limit", "redis_url", "serving_address", "detect_queue_size", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -155,6 +163,12 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _detect_queue_from_workers(self) -> Settings:
+        if self.detect_queue_size is None:
+            self.detect_queue_size = DETECT_QUEUE_PER_WORKER * self.detect_workers
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 
-from ... import metrics
 from ...errors import InvalidRequest
-from ...image_decode import decode_image
 from ...rollout_state import Selector
 from ..deps import RuntimeDep, require_access
 from ..schemas import EmotionsResponse, ErrorResponse
@@ -77,11 +73,10 @@ async def analyze_emotions(
     if model_version is not None and model_label is not None:
         raise InvalidRequest("pin either model_version or model_label, not both")
     settings = runtime.settings
+    runtime.pipeline.admission.check()  # full: refused before the upload is read (admission.py)
     data = await read_image_bytes(request, settings.max_upload_bytes)
-    started = time.perf_counter()
-    image = await run_in_threadpool(decode_image, data, max_pixels=settings.max_image_pixels)
-    metrics.STAGE_LATENCY.labels("decode").observe(time.perf_counter() - started)
-    result = await runtime.pipeline.analyze(
-        image, detect=detect, selector=Selector(version=model_version, label=model_label)
+    result = await runtime.pipeline.analyze_upload(
+        data, max_pixels=settings.max_image_pixels, detect=detect,
+        selector=Selector(version=model_version, label=model_label),
     )
     return EmotionsResponse.from_result(result)

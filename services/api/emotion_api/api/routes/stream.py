@@ -12,9 +12,10 @@ Protocol (one connection = one camera; faces are tracked for the life of the con
   index of the frame on this connection) and a `"track_id"` per face, with `scores`, `emotion`
   and `confidence` smoothed over the track (STREAM_SMOOTHING); or `{"frame": n, "error": {"code",
   "message"}}` for a frame that was refused (the connection stays open).
-- Frames share the REST path's batcher, rate limit (one hit per frame), metrics and error codes.
-  Frames arriving faster than STREAM_MAX_FPS are answered `frame_rate_exceeded` unanalysed, so
-  a client that sends flat out cannot take more than its share of the model.
+- Frames share the REST path's admission control, batcher, rate limit (one hit per frame), metrics
+  and error codes (an `overloaded` frame carries `retry_after`). Frames arriving faster than
+  STREAM_MAX_FPS are answered `frame_rate_exceeded` unanalysed, so a client that sends flat out
+  cannot take more than its share of the model.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.concurrency import run_in_threadpool
 
 from ... import access, metrics
 from ...auth import presented_key
 from ...errors import ApiError, FrameRateExceeded, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
-from ...image_decode import decode_image
 from ...runtime import Runtime
 from ...tracking import FaceTracker, track_faces
 from ..schemas import EmotionsResponse
@@ -138,10 +137,7 @@ class _Session:
         if not self.budget.take():
             raise FrameRateExceeded(f"more than {self.settings.stream_max_fps:g} frames per second; frame skipped")
         await access.charge(self.runtime, self.identity)
-        started = time.perf_counter()
-        image = await run_in_threadpool(decode_image, data, max_pixels=self.settings.max_image_pixels)
-        metrics.STAGE_LATENCY.labels("decode").observe(time.perf_counter() - started)
-        result = await self.runtime.pipeline.analyze(image)
+        result = await self.runtime.pipeline.analyze_upload(data, max_pixels=self.settings.max_image_pixels)
         body = EmotionsResponse.from_result(result).model_dump(mode="json")
         body["faces"] = track_faces(self.tracker, body["faces"])
         body["frame"] = index
