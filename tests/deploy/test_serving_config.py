@@ -7,8 +7,8 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2 as msc
 
+from emotion_contract.layout import complete_versions
 from emotion_rollout.serving_config import loaded_versions, model_entry
-from emotion_rollout.versions import complete_versions
 from tests.deploy.conftest import MODELS, REPO
 from tests.deploy.serving_protos import BatchingParameters, MonitoringConfig
 

@@ -13,7 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from emotion_contract.labels import EMOTIONS
 from harness.http import post_image
-from tests.web.conftest import KEYS, RATE_LIMIT
+from tests.conftest import KEYS, RATE_LIMIT
 
 pytestmark = pytest.mark.slow
 

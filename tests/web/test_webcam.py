@@ -6,7 +6,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.web.media import jittered_clip, portrait, write_y4m
+from harness.media import jittered_clip, portrait, write_y4m
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from emotion_rollout.operations import Rollout
 from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.settings import RolloutSettings
 from fer_trainer.settings import get_settings
-from tests.deploy.conftest import PYTHONPATH, REPO, make_model_base
+from tests.rollout.conftest import PYTHONPATH, REPO, make_model_base
 
 # A fixed random subset of val: enough to tell a trained model from an untrained one, fast.
 LIMIT = 400

@@ -1,5 +1,6 @@
 """Test media made from real faces: jittered clips (one face whose true label never changes),
-written as MP4 for the `emotion video` command or as Y4M for Chromium's fake camera."""
+written as MP4 for the `emotion video` command or as Y4M for Chromium's fake camera (the CLI,
+stream and webcam tests share them)."""
 
 from __future__ import annotations
 

@@ -18,9 +18,9 @@ from emotion_api.cli.draw import COLORS
 from emotion_api.core.config import DEFAULT_UNCERTAIN_THRESHOLD
 from emotion_contract.labels import EMOTIONS
 from harness.http import post_image
+from harness.media import jittered_clip, portrait, write_mp4
 from harness.servers import MODEL_DIR, REPO, python_env
-from tests.web.conftest import faces_by_label
-from tests.web.media import jittered_clip, portrait, write_mp4
+from tests.conftest import faces_by_label
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from websockets.sync.client import connect
 
 from emotion_contract.labels import EMOTIONS
 from harness.http import metric_value
-from tests.web.conftest import KEYED_MAX_FPS, KEYS, RATE_LIMIT
-from tests.web.media import jittered_clip, portrait
+from harness.media import jittered_clip, portrait
+from tests.conftest import KEYED_MAX_FPS, KEYS, RATE_LIMIT
 
 pytestmark = pytest.mark.slow
 STREAM = "/v1/emotions/stream"

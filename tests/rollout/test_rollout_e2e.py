@@ -19,9 +19,9 @@ from emotion_contract.rollout import RolloutState, write_state
 from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.operations import Rollout
 from emotion_rollout.settings import RolloutSettings
-from tests.deploy.conftest import start_fake_serving, start_gateway
-from tests.deploy.rollout_load import Load, Outcome
-from tests.deploy.test_serving_backend import RecordingClient, labels_only_name_loaded_versions, write_initial_config
+from tests.rollout.conftest import start_fake_serving, start_gateway
+from tests.rollout.rollout_load import Load, Outcome
+from tests.rollout.test_serving_applier import RecordingClient, labels_only_name_loaded_versions, write_initial_config
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from emotion_rollout.serving_applier import ServingRolloutApplier
 from emotion_rollout.serving_client import ServingClient
 from emotion_rollout.serving_config import loaded_versions, model_entry, read_config, with_versions_and_labels
 from emotion_rollout.settings import RolloutSettings
-from tests.deploy.conftest import REPO, free_port
+from tests.rollout.conftest import REPO, free_port
 from harness.fake_serving import serve
 
 
