@@ -26,6 +26,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import tensorflow as tf
+from emotion_contract import layout
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (
@@ -50,12 +51,6 @@ class _Abort(Exception):
         self.code, self.message = code, message
 
 
-def versions_on_disk(base_path: Path) -> list[int]:
-    return sorted(
-        int(p.name) for p in base_path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()
-    )
-
-
 class ModelStore:
     """The loaded versions of one model, its version policy and its version labels."""
 
@@ -68,7 +63,7 @@ class ModelStore:
         self._lock = threading.RLock()
 
     def _wanted(self) -> set[int]:
-        on_disk = versions_on_disk(self.base_path)
+        on_disk = layout.complete_versions(self.base_path)  # what TF Serving's file-system source sees
         kind = self.policy.WhichOneof("policy_choice")
         if kind == "all":
             return set(on_disk)
@@ -176,7 +171,7 @@ class FakeTensorFlowServing(
         if list(request.metadata_field) != ["signature_def"]:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "Metadata field signature_def is the only one supported")
         saved = saved_model_pb2.SavedModel.FromString(
-            (self.store.base_path / str(version) / "saved_model.pb").read_bytes()
+            (self.store.base_path / str(version) / layout.SAVED_MODEL_FILE).read_bytes()
         )
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         for key, value in saved.meta_graphs[0].signature_def.items():
