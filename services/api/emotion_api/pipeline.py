@@ -23,7 +23,7 @@ from .admission import Admission, Slot
 from .batcher import Batcher
 from .core.config import DETECT_QUEUE_PER_WORKER
 from .detection_pool import DetectIn, DetectionPool
-from .errors import ApiError, Timeout
+from .errors import ApiError, BackendUnavailable, ModelNotFound, Timeout
 from .faces.align import Alignment
 from .faces.types import check_gray
 from .image_decode import decode_image
@@ -145,6 +145,12 @@ class Pipeline:
                 return await self._analyze(image, detect=detect, selector=selector, slot=slot)
         except TimeoutError:
             raise Timeout(f"the request took longer than {self.request_timeout_s:g}s") from None
+        except ModelNotFound as exc:
+            if selector.version is not None or selector.label is not None:
+                raise
+            # Nothing was pinned: the version the gateway chose (the newest, or the rollout's stable
+            # or canary) is not served right now. The service's trouble, not the caller's: 503.
+            raise BackendUnavailable(f"no model version can answer right now ({exc.message})") from exc
 
     async def _analyze(
         self, image: np.ndarray, *, detect: bool, selector: Selector, slot: Slot | None

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import metrics
 from ..errors import ApiError, BackendUnavailable, ModelNotFound, Timeout
 from ..rollout_state import RolloutWatcher, Target
 from .base import (
@@ -33,6 +34,7 @@ from .base import (
 log = logging.getLogger(__name__)
 
 _AVAILABLE = 30  # tensorflow.serving.ModelVersionStatus.State.AVAILABLE
+_END = 50  # ... END: unloaded, or (with an error in its status) failed to load
 
 
 def _import_protos() -> dict[str, Any]:
@@ -80,6 +82,7 @@ class ServingBackend(Backend):
         self._label_names: tuple[str, ...] | None = None
         self._input_shape: tuple[int, ...] | None = None
         self._versions: tuple[int, ...] = ()
+        self._failed: set[int] = set()  # versions Serving reports as failed to load, logged once
 
     async def start(self) -> None:
         import grpc
@@ -143,14 +146,20 @@ class ServingBackend(Backend):
         try:
             return await method(request, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            raise self._map_error(exc, what) from exc
+            spec = request.model_spec
+            raise self._map_error(exc, what, pinned=spec.HasField("version") or bool(spec.version_label)) from exc
 
-    def _map_error(self, exc: Any, what: str) -> ApiError:
+    def _map_error(self, exc: Any, what: str, *, pinned: bool) -> ApiError:
         code = exc.code()
         status = self._pb["grpc"].StatusCode
         details = exc.details() or code.name
         if code == status.NOT_FOUND or (code == status.INVALID_ARGUMENT and "label" in details.lower()):
-            return ModelNotFound(f"TF Serving has no such model version: {details}")
+            if pinned:
+                return ModelNotFound(f"TF Serving has no such model version: {details}")
+            # Asked for the newest (metadata, status, unpinned Predict), NOT_FOUND means Serving
+            # has no version of the model available at all: every one failed to load, or none is
+            # loaded yet. That is the backend's trouble, not a missing version.
+            return BackendUnavailable(f"TF Serving has no available version of {self.model_name!r}: {details}")
         if code == status.DEADLINE_EXCEEDED:
             return Timeout(f"TF Serving did not answer {what} within {self.timeout_s:g}s")
         return BackendUnavailable(f"TF Serving {what} failed ({code.name}): {details}")
@@ -185,7 +194,19 @@ class ServingBackend(Backend):
         request = self._pb["get_model_status_pb2"].GetModelStatusRequest(model_spec=self._spec())
         response = await self._call(self._model_stub.GetModelStatus, request, "GetModelStatus")
         self._versions = tuple(sorted(s.version for s in response.model_version_status if s.state == _AVAILABLE))
+        self._note_failed_loads(response.model_version_status)
         return self._versions
+
+    def _note_failed_loads(self, statuses: Any) -> None:
+        """A version Serving tried and failed to load (END with an error) is logged and counted
+        once, as the embedded backend does with a folder it refuses. Serving keeps answering with
+        the versions it has, and a request pinned to the failed one gets 404 (Predict: NOT_FOUND)."""
+        failed = {s.version: s.status.error_message for s in statuses if s.state == _END and s.status.error_code}
+        for version in sorted(failed.keys() - self._failed):
+            metrics.MODEL_LOAD_FAILURES.inc()
+            log.error("TF Serving failed to load %s version %d (%s); still serving %s", self.model_name, version,
+                      failed[version] or "no message", list(self._versions) or "nothing")
+        self._failed = set(failed)
 
     # --- Backend interface ---------------------------------------------------------------------
 
@@ -212,11 +233,13 @@ class ServingBackend(Backend):
     async def describe(self) -> ModelDescription:
         if self._pb is None:
             raise BackendUnavailable(f"TF Serving at {self.address} is not reachable yet")
-        if self._label_names is None or self._input_shape is None:
-            await self._load_metadata()
+        # Status first: it tells "no version available" (and notes failed loads) before metadata,
+        # which could only answer NOT_FOUND then.
         versions = await self._available_versions()
         if not versions:
             raise BackendUnavailable(f"TF Serving has no available version of {self.model_name!r}")
+        if self._label_names is None or self._input_shape is None:
+            await self._load_metadata()
         state = self.rollout.current()
         return ModelDescription(
             name=self.model_name,
