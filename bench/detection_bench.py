@@ -33,7 +33,7 @@ for extra in (REPO, REPO / "services" / "contract", REPO / "services" / "api", R
 import numpy as np  # noqa: E402
 
 from emotion_api.faces import Box, crop_faces, detector_names, make_detector  # noqa: E402
-from emotion_contract import layout  # noqa: E402
+from emotion_contract import layout, signature  # noqa: E402
 from emotion_contract.labels import EMOTIONS  # noqa: E402
 from emotion_api.faces.framing import IDENTITY, Framing  # noqa: E402
 from harness.scenes import Scene, face_free_image, make_scenes  # noqa: E402
@@ -130,14 +130,14 @@ class EmotionModel:
     def __init__(self, path: Path) -> None:
         import tensorflow as tf
 
-        self._fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+        self._fn = tf.saved_model.load(str(path)).signatures[signature.SERVING_SIGNATURE]
         self._tf = tf
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         out = []
         for start in range(0, len(crops), 256):
             batch = self._tf.constant(crops[start : start + 256, :, :, None], dtype=self._tf.uint8)
-            out.append(self._fn(pixels=batch)["probabilities"].numpy().argmax(axis=1))
+            out.append(self._fn(**{signature.INPUT_KEY: batch})[signature.OUTPUT_KEY].numpy().argmax(axis=1))
         return np.concatenate(out) if out else np.empty(0, int)
 
 

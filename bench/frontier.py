@@ -27,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from emotion_contract import layout  # noqa: E402
+from emotion_contract import layout, signature  # noqa: E402
 from fer_trainer.settings import get_settings  # noqa: E402
 
 BATCH = 32
@@ -55,14 +55,14 @@ def multiply_adds(card: dict) -> int | None:
 def saved_model_rate(folder: Path, faces: np.ndarray) -> "callable":
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    serve = tf.saved_model.load(str(folder)).signatures[signature.SERVING_SIGNATURE]
     x = tf.constant(faces[:BATCH, ..., None])
-    serve(pixels=x)
+    serve(**{signature.INPUT_KEY: x})
 
     def one_round(repeats: int = 10) -> float:
         start = time.perf_counter()
         for _ in range(repeats):
-            serve(pixels=x)
+            serve(**{signature.INPUT_KEY: x})
         return repeats * BATCH / (time.perf_counter() - start)
     return one_round
 

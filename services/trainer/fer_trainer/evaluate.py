@@ -51,7 +51,7 @@ def tflite_predictor(path: Path) -> Predict:
 
     interpreter = tf.lite.Interpreter(model_path=str(path))
     runner = interpreter.get_signature_runner()
-    (input_key,) = interpreter.get_signature_list()["serving_default"]["inputs"]
+    (input_key,) = interpreter.get_signature_list()[sig.SERVING_SIGNATURE]["inputs"]
     detail = runner.get_input_details()[input_key]
     scale, zero = detail["quantization"]
 
