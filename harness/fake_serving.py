@@ -10,6 +10,11 @@ Errors use TF Serving's status codes: NOT_FOUND for an unknown model or version,
 INVALID_ARGUMENT for an unknown version label, FAILED_PRECONDITION for a label on a version
 that is not loaded.
 
+A version that fails to load (a corrupt saved_model.pb) is handled the way TF Serving handles it:
+logged, not retried while it stays wanted, reported by GetModelStatus as state END with the load
+error in its status, answered NOT_FOUND like any version that is not loaded; and the versions
+already serving stay loaded until a wanted version is (the availability-preserving policy).
+
 Run: python -m harness.fake_serving --port 8500 --model-base-path models/emotion
      [--model-name emotion] [--model-config-file models.config] [--poll-s 1]
 """
@@ -43,6 +48,8 @@ from tensorflow_serving.config import model_server_config_pb2
 log = logging.getLogger("fake_serving")
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE
+END = get_model_status_pb2.ModelVersionStatus.State.END
+UNKNOWN_ERROR = 2  # tensorflow.error.Code.UNKNOWN, as TF Serving reports a load that raised
 
 
 class _Abort(Exception):
@@ -60,6 +67,7 @@ class ModelStore:
         self.policy = model_server_config_pb2.ModelConfig().model_version_policy  # empty = latest 1
         self.labels: dict[str, int] = {}
         self.loaded: dict[int, object] = {}
+        self.failed: dict[int, str] = {}  # wanted versions whose load failed: the error
         self._lock = threading.RLock()
 
     def _wanted(self) -> set[int]:
@@ -76,13 +84,22 @@ class ModelStore:
         """Load wanted versions before unloading unwanted ones, as TF Serving does."""
         with self._lock:
             wanted = self._wanted()
-            for version in sorted(wanted - self.loaded.keys()):
+            self.failed = {v: why for v, why in self.failed.items() if v in wanted}
+            for version in sorted(wanted - self.loaded.keys() - self.failed.keys()):
                 log.info("loading %s version %d", self.name, version)
-                self.loaded[version] = tf.saved_model.load(str(self.base_path / str(version)))
-            for version in set(self.loaded) - wanted:
-                if version not in self.labels.values():
-                    log.info("unloading %s version %d", self.name, version)
-                    del self.loaded[version]
+                try:
+                    self.loaded[version] = tf.saved_model.load(str(self.base_path / str(version)))
+                except Exception as exc:  # noqa: BLE001 - whatever TensorFlow raises on a bad folder
+                    self.failed[version] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                    log.error("loading %s version %d failed: %s", self.name, version, self.failed[version])
+            unwanted = sorted(v for v in set(self.loaded) - wanted if v not in self.labels.values())
+            if wanted and not wanted & self.loaded.keys():
+                # Availability preserving: with no wanted version serving, the newest one that
+                # serves now stays loaded.
+                unwanted = unwanted[:-1]
+            for version in unwanted:
+                log.info("unloading %s version %d", self.name, version)
+                del self.loaded[version]
 
     def apply(self, config: model_server_config_pb2.ModelConfig) -> None:
         with self._lock:
@@ -189,7 +206,8 @@ class FakeTensorFlowServing(
         if spec.name != self.store.name:
             raise _Abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}")
         with self.store._lock:
-            versions = sorted(self.store.loaded)
+            failed = dict(self.store.failed)
+            versions = sorted(set(self.store.loaded) | set(failed))
             if spec.HasField("version"):
                 versions = [v for v in versions if v == spec.version.value]
             elif spec.version_label:
@@ -199,7 +217,11 @@ class FakeTensorFlowServing(
             raise _Abort(grpc.StatusCode.NOT_FOUND, f"Could not find version of model {spec.name}")
         response = get_model_status_pb2.GetModelStatusResponse()
         for version in versions:
-            response.model_version_status.add(version=version, state=AVAILABLE, status=status_pb2.StatusProto())
+            if version in failed:
+                status = status_pb2.StatusProto(error_code=UNKNOWN_ERROR, error_message=failed[version])
+                response.model_version_status.add(version=version, state=END, status=status)
+            else:
+                response.model_version_status.add(version=version, state=AVAILABLE, status=status_pb2.StatusProto())
         return response
 
     @_guard
