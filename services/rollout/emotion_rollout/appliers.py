@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 
 from emotion_contract.rollout import RolloutState, write_state
 
-from .versions import newest_version
+from . import gate
 
 Log = Callable[[str], None]
 
@@ -32,8 +32,9 @@ class EmbeddedRolloutApplier:
     name = "embedded"
 
     def default_stable(self, model_base: Path) -> int:
-        # The embedded gateway routes to the newest version it loaded (emotion_contract.rollout).
-        return newest_version(model_base)
+        # The embedded gateway routes to the newest version it loaded (emotion_contract.rollout),
+        # and refuses a folder that does not load: the newest folder is not stable if it is broken.
+        return gate.newest_loading_version(model_base)
 
     def apply(self, new: RolloutState, state_path: Path, log: Log) -> RolloutState:
         saved = write_state(state_path, new)

@@ -13,12 +13,14 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+from emotion_contract import layout
 from emotion_contract.atomic import write_atomic
-from emotion_contract.labels import EMOTIONS
+from emotion_contract.labels import EMOTIONS, IMAGE_SIZE
 
-from .errors import GateMissing, GateRefused
+from .errors import GateMissing, GateRefused, VersionNotFound
 from .versions import require_version
 
 
@@ -43,7 +45,7 @@ def _score(metrics: dict, metric: str) -> float:
 def evaluate_versions(model_base: Path, versions: list[int], data: str, limit: int = 0) -> dict[int, dict]:
     """Trainer metrics of each version on the validation split (optionally a fixed random subset)."""
     from fer_trainer.data import load_split
-    from fer_trainer.evaluate import evaluate, load_predictor
+    from fer_trainer.evaluate import evaluate
 
     split = load_split(data, "val")
     images, labels = split.images, split.labels
@@ -54,18 +56,48 @@ def evaluate_versions(model_base: Path, versions: list[int], data: str, limit: i
         images, labels = images[pick], labels[pick]
     results = {}
     for version in dict.fromkeys(versions):
-        folder = require_version(model_base, version)
+        # A folder that is complete by name but does not load (corrupt, wrong signature) is refused
+        # here, so it can never get a passing verdict, and so never a label.
+        predict = load_check(model_base, version)
         try:
-            predict = load_predictor(folder)
             metrics, _ = evaluate(predict, images, labels)
         except Exception as exc:  # noqa: BLE001 - whatever TensorFlow raises, the version is unusable
-            # A folder that is complete by name but does not load (corrupt, wrong signature) is
-            # refused here, so it can never get a passing verdict, and so never a label.
             raise GateRefused(f"version {version} does not load as a model ({type(exc).__name__}: {exc})") from exc
-        if predict(images[:1]).shape != (1, len(EMOTIONS)):
-            raise GateRefused(f"version {version} does not answer {len(EMOTIONS)} probabilities per face")
         results[version] = metrics
     return results
+
+
+def load_check(model_base: Path, version: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The version's predictor, once it has loaded and answered a blank face with one probability
+    per label, for seven labels: what the embedded gateway requires before it serves a version
+    (emotion_api.backends.embedded). GateRefused otherwise, whatever TensorFlow raised."""
+    from fer_trainer.evaluate import load_predictor
+
+    folder = require_version(model_base, version)
+    try:
+        names = layout.read_label_names(folder)
+        predict = load_predictor(folder)
+        answer = predict(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE), np.uint8))
+    except Exception as exc:  # noqa: BLE001 - whatever TensorFlow raises, the version is unusable
+        raise GateRefused(f"version {version} does not load as a model ({type(exc).__name__}: {exc})") from exc
+    if len(names) != len(EMOTIONS) or answer.shape != (1, len(names)):
+        raise GateRefused(f"version {version} does not answer {len(EMOTIONS)} probabilities per face "
+                          f"(labels {list(names)}, output shape {answer.shape})")
+    return predict
+
+
+def newest_loading_version(model_base: Path, log: Callable[[str], None] = lambda _: None) -> int:
+    """The newest complete version that passes ``load_check``: what the embedded gateway serves
+    while no state file exists, since it refuses a folder that does not load and serves the next
+    newest instead. Only as many versions are loaded as it takes, newest first."""
+    for version in reversed(layout.complete_versions(model_base)):
+        try:
+            load_check(model_base, version)
+        except GateRefused as exc:
+            log(f"skipping {exc.message}")
+            continue
+        return version
+    raise VersionNotFound(f"no version under {model_base} loads as a model")
 
 
 def judge(candidate: int, baseline: int, metrics: dict[int, dict], metric: str, margin: float) -> GateVerdict:
