@@ -54,10 +54,10 @@ class ServingClient:
                 return
             # END with an error is a failed load; END without one is a version unloaded earlier
             # that Serving has not yet picked up again.
-            failed = {v: states[v].status.error_message for v in sorted(pending)
-                      if v in states and states[v].state == END and states[v].status.error_code != 0}
+            failed = [f"version {v}: {states[v].status.error_message}" for v in sorted(pending)
+                      if v in states and states[v].state == END and states[v].status.error_code != 0]
             if failed:
-                raise ServingError(f"Serving failed to load {model} version(s) {failed}")
+                raise ServingError(f"TF Serving failed to load {model} {'; '.join(failed)}")
             if time.monotonic() > deadline:
                 raise ServingError(f"version(s) {sorted(pending)} of {model} not AVAILABLE after {timeout_s:.0f}s")
             time.sleep(poll_s)
