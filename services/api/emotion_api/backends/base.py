@@ -1,7 +1,7 @@
 """The interface every inference backend implements.
 
-The model contract they speak (signature names and keys) is `emotion_contract.signature`; the
-names are imported here so the backends find them beside the interface.
+The model contract they speak (signature names and keys) is `emotion_contract.signature`, which
+each backend imports itself.
 """
 
 from __future__ import annotations
@@ -10,16 +10,6 @@ import abc
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from emotion_contract.signature import (  # noqa: F401 - re-exported for the backends
-    INPUT_KEY,
-    INPUT_SHAPE_KEY,
-    LABELS_KEY,
-    METADATA_INPUT_KEY,
-    METADATA_SIGNATURE,
-    OUTPUT_KEY,
-    SERVING_SIGNATURE,
-)
 
 from ..errors import ModelNotFound
 from ..rollout_state import Target

@@ -15,21 +15,19 @@ import logging
 from typing import Any
 
 import numpy as np
-
-from .. import metrics
-from ..errors import ApiError, BackendUnavailable, ModelNotFound, Timeout
-from ..rollout_state import RolloutWatcher, Target
-from .base import (
+from emotion_contract.signature import (
     INPUT_KEY,
     LABELS_KEY,
     METADATA_INPUT_KEY,
     METADATA_SIGNATURE,
     OUTPUT_KEY,
     SERVING_SIGNATURE,
-    Backend,
-    ModelDescription,
-    Prediction,
 )
+
+from .. import metrics
+from ..errors import ApiError, BackendUnavailable, ModelNotFound, Timeout
+from ..rollout_state import RolloutWatcher, Target
+from .base import Backend, ModelDescription, Prediction
 
 log = logging.getLogger(__name__)
 
