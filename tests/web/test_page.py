@@ -88,6 +88,20 @@ def test_photo_shows_a_box_per_face_with_labels_and_the_seven_bars(gateway, chro
     assert console_errors(driver) == []
 
 
+def test_the_page_takes_the_label_names_from_the_gateway(gateway, chrome):
+    """The bars follow GET /v1/models' label_names; the page keeps no list of its own."""
+    served = httpx.get(gateway.url + "/v1/models", timeout=10).json()["label_names"]
+    driver = chrome()
+    driver.get(gateway.url + "/")
+    # The app's own module instance: an import of the same URL returns it. {} has no scores, so
+    # the answer is the gateway's list once loaded, and [] before.
+    loaded = """const done = arguments[arguments.length - 1];
+                import("/static/api.js").then((api) => done(api.labelOrder({})));"""
+    wait(driver, lambda d: d.execute_async_script(loaded) == served)
+    for module in ("app", "api", "ui", "photo", "webcam"):
+        assert "happy" not in httpx.get(f"{gateway.url}/static/{module}.js").text, module
+
+
 def test_no_face_and_bad_files_get_clear_messages(gateway, chrome, tmp_path):
     driver = chrome()
     driver.get(gateway.url + "/")
@@ -133,6 +147,8 @@ def test_api_key_field_and_rate_limit_messages(keyed_gateway, chrome, portrait_j
     for _ in range(quota):
         upload(driver, portrait_jpg)
         assert len(boxes(driver)) == 1 and not driver.find_element(By.ID, "message").is_displayed()
+        # The page's GET /v1/models was refused (no key yet): the bars follow the scores' own labels.
+        assert list(bars(driver)) == list(EMOTIONS)
     # This gateway flags every answer uncertain (UNCERTAIN_THRESHOLD=1): drawn dashed and labelled so.
     (box,) = boxes(driver)
     assert "uncertain" in box.get_attribute("class").split() and box.get_attribute("data-uncertain") == "true"

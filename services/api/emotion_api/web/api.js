@@ -1,7 +1,8 @@
-// What the page knows about the gateway's API: endpoints, the API key, and reading its JSON.
+// What the page knows about the gateway's API: endpoints, the API key, the label names, and
+// reading its JSON.
 
-export const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
 export const ANALYZE_URL = "/v1/emotions";
+export const MODELS_URL = "/v1/models";
 export const STREAM_PATH = "/v1/emotions/stream";
 export const UPLOAD_FIELD = "image";
 const KEY_STORAGE = "emotion-api-key";
@@ -14,6 +15,24 @@ export function bindApiKey(input) {
 }
 
 export const apiKey = () => document.getElementById("api-key").value.trim();
+
+// The label names, in the model's order, come from the gateway (GET /v1/models), so the page keeps
+// no list of its own. Asked once per page load: a /v1/* call counts against the key's quota, and a
+// failed one (no key yet, model still loading) against the address's failed attempts.
+let labelNames = null;
+
+export async function loadLabelNames() {
+  const headers = apiKey() ? { "X-API-Key": apiKey() } : {};
+  try {
+    const response = await fetch(MODELS_URL, { headers });
+    const names = response.ok ? (await response.json()).label_names : null;
+    if (Array.isArray(names) && names.length) labelNames = names;
+  } catch (_) { /* unreachable or not JSON: keep the fallback */ }
+}
+
+// Until (or unless) the gateway has answered, a result's own scores name every label, in the
+// order the gateway sent them, which is the model's order too.
+export const labelOrder = (scores) => labelNames || Object.keys(scores);
 
 // Errors come as {"error": {"code", "message"}}; Retry-After comes as a header (REST) or a field (stream).
 export async function readError(response) {

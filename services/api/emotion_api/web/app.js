@@ -1,7 +1,8 @@
-// The page talks only to the gateway that served it: POST /v1/emotions for photos and the
-// WebSocket /v1/emotions/stream for the webcam. No framework and no external assets.
+// The page talks only to the gateway that served it: GET /v1/models for the label names,
+// POST /v1/emotions for photos and the WebSocket /v1/emotions/stream for the webcam. No framework
+// and no external assets.
 
-import { bindApiKey } from "./api.js";
+import { bindApiKey, loadLabelNames } from "./api.js";
 import { setupPhoto } from "./photo.js";
 import { $, clearMessage } from "./ui.js";
 import { camera, setupWebcam } from "./webcam.js";
@@ -17,6 +18,7 @@ function selectTab(name) {
 }
 
 bindApiKey($("api-key"));
+loadLabelNames();
 $("tab-photo").addEventListener("click", () => selectTab("photo"));
 $("tab-webcam").addEventListener("click", () => selectTab("webcam"));
 setupPhoto();

@@ -1,6 +1,6 @@
 // Drawing: the message line, the model badge, face boxes over a photo or video, and score bars.
 
-import { EMOTIONS } from "./api.js";
+import { labelOrder } from "./api.js";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -51,7 +51,7 @@ export function showVersion(version) {
 }
 
 const percent = (value) => `${(100 * value).toFixed(1)}%`;
-const topEmotion = (scores) => EMOTIONS.reduce((a, b) => ((scores[a] || 0) >= (scores[b] || 0) ? a : b));
+const topEmotion = (labels, scores) => labels.reduce((a, b) => ((scores[a] || 0) >= (scores[b] || 0) ? a : b));
 
 // Boxes are divs placed in percent of the media's pixel size, so they follow any displayed width
 // and stay clickable; a box keeps its element across frames (by track id) so it can glide.
@@ -90,9 +90,11 @@ export function renderBoxes(overlay, faces, width, height, selected, onSelect) {
 }
 
 export function renderBars(container, scores) {
-  if (!scores) { container.replaceChildren(); return; }
-  if (container.children.length !== EMOTIONS.length) {
-    container.replaceChildren(...EMOTIONS.map((emotion) => {
+  if (!scores) { container.replaceChildren(); delete container.dataset.labels; return; }
+  const labels = labelOrder(scores);
+  if (container.dataset.labels !== labels.join(",")) {
+    container.dataset.labels = labels.join(",");
+    container.replaceChildren(...labels.map((emotion) => {
       const row = document.createElement("div");
       row.className = `bar c-${emotion}`;
       row.dataset.emotion = emotion;
@@ -107,7 +109,7 @@ export function renderBars(container, scores) {
       return row;
     }));
   }
-  const top = topEmotion(scores);
+  const top = topEmotion(labels, scores);
   for (const row of container.children) {
     const value = scores[row.dataset.emotion] || 0;
     row.classList.toggle("top", row.dataset.emotion === top);
