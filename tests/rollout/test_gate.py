@@ -16,7 +16,8 @@ from emotion_rollout.operations import Rollout
 from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.settings import RolloutSettings
 from fer_trainer.settings import get_settings
-from tests.rollout.conftest import PYTHONPATH, REPO, make_model_base
+from harness.servers import REPO, python_env
+from tests.rollout.conftest import make_model_base
 
 # A fixed random subset of val: enough to tell a trained model from an untrained one, fast.
 LIMIT = 400
@@ -81,8 +82,10 @@ def test_canary_needs_a_verdict_against_the_current_stable(rollout):
 
 
 def run_cli(*args, env=None):
+    """The CLI with only PATH, PYTHONPATH and ``env``: no setting leaks in from the caller."""
     return subprocess.run([sys.executable, "-m", "emotion_rollout", *args], cwd=REPO, capture_output=True, text=True,
-                          env={"PYTHONPATH": PYTHONPATH, "PATH": "/usr/bin:/bin", **(env or {})}, timeout=300)
+                          env={"PYTHONPATH": python_env()["PYTHONPATH"], "PATH": "/usr/bin:/bin", **(env or {})},
+                          timeout=300)
 
 
 def test_cli_refuses_a_worse_candidate_with_a_json_error(gate_base, fer_dir, fer_cache, tmp_path):

@@ -19,7 +19,8 @@ from emotion_contract.rollout import RolloutState, write_state
 from emotion_rollout.appliers import EmbeddedRolloutApplier
 from emotion_rollout.operations import Rollout
 from emotion_rollout.settings import RolloutSettings
-from tests.rollout.conftest import start_fake_serving, start_gateway
+from harness.servers import Gateway, free_port, launch_fake_serving, wait_grpc_ready
+from tests.rollout.conftest import ROLLOUT_PORTS
 from tests.rollout.rollout_load import Load, Outcome
 from tests.rollout.test_serving_applier import RecordingClient, labels_only_name_loaded_versions, write_initial_config
 
@@ -59,6 +60,10 @@ def unpinned_between(outcomes, start: float, end: float = math.inf):
 @pytest.fixture
 def face_jpeg(fer_dir) -> bytes:
     return sorted((fer_dir / "val" / "happy").glob("*.jpg"))[0].read_bytes()
+
+
+def start_gateway(model_base, **extra) -> Gateway:
+    return Gateway.launch(gateway_env(model_base, **extra), port=free_port(*ROLLOUT_PORTS)).wait()
 
 
 def gateway_env(model_base, **extra) -> dict[str, str]:
@@ -125,16 +130,16 @@ def check_half_written_versions_never_loaded(url: str, image: bytes) -> None:
     assert response.json()["error"]["code"] == "model_not_found"
 
 
-def test_rollout_with_the_embedded_backend(model_base, face_jpeg, tmp_path):
+def test_rollout_with_the_embedded_backend(model_base, face_jpeg):
     write_state(model_base / "rollout.json", RolloutState(stable=1))
-    gateway, url = start_gateway(gateway_env(model_base, BACKEND="embedded"), tmp_path)
+    gateway = start_gateway(model_base, BACKEND="embedded")
     try:
         settings = RolloutSettings(model_base_path=model_base)
         rollout = Rollout(settings, EmbeddedRolloutApplier(), log=lambda _: None)
-        outcomes, changes = run_rollout_under_load(url, rollout, face_jpeg)
+        outcomes, changes = run_rollout_under_load(gateway.url, rollout, face_jpeg)
         share = check_rollout(outcomes, changes)
         print(f"embedded: {len(outcomes)} requests, 0 failed, canary share {share:.3f}")
-        check_half_written_versions_never_loaded(url, face_jpeg)
+        check_half_written_versions_never_loaded(gateway.url, face_jpeg)
     finally:
         gateway.stop()
 
@@ -144,19 +149,22 @@ def test_rollout_with_serving(model_base, face_jpeg, tmp_path):
 
     config_path = write_initial_config(tmp_path / "models.config", model_base)
     write_state(model_base / "rollout.json", RolloutState(stable=1))
-    serving, address = start_fake_serving(config_path, tmp_path)
+    serving, port = launch_fake_serving(model_base, port=free_port(*ROLLOUT_PORTS),
+                                        extra=["--model-config-file", str(config_path)])
+    address = f"127.0.0.1:{port}"
     gateway = None
     try:
-        gateway, url = start_gateway(gateway_env(model_base, BACKEND="serving", SERVING_ADDRESS=address), tmp_path)
+        wait_grpc_ready(serving, port)
+        gateway = start_gateway(model_base, BACKEND="serving", SERVING_ADDRESS=address)
         client = RecordingClient(address)
         settings = RolloutSettings(model_base_path=model_base, rollout_backend="serving",
                                    serving_model_config=config_path, serving_address=address)
         rollout = Rollout(settings, ServingRolloutApplier(client, config_path, "emotion", 120), log=lambda _: None)
-        outcomes, changes = run_rollout_under_load(url, rollout, face_jpeg)
+        outcomes, changes = run_rollout_under_load(gateway.url, rollout, face_jpeg)
         share = check_rollout(outcomes, changes)
         print(f"serving: {len(outcomes)} requests, 0 failed, canary share {share:.3f}")
         labels_only_name_loaded_versions({1}, client.pushed)
-        check_half_written_versions_never_loaded(url, face_jpeg)
+        check_half_written_versions_never_loaded(gateway.url, face_jpeg)
         client.close()
     finally:
         if gateway is not None:

@@ -12,8 +12,9 @@ from emotion_rollout.serving_applier import ServingRolloutApplier
 from emotion_rollout.serving_client import ServingClient
 from emotion_rollout.serving_config import loaded_versions, model_entry, read_config, with_versions_and_labels
 from emotion_rollout.settings import RolloutSettings
-from tests.rollout.conftest import REPO, free_port
 from harness.fake_serving import serve
+from harness.servers import REPO, free_port
+from tests.rollout.conftest import ROLLOUT_PORTS
 
 
 class RecordingClient(ServingClient):
@@ -40,7 +41,7 @@ def write_initial_config(path, base, versions=(1,), labels=None):
 @pytest.fixture
 def serving(model_base, tmp_path):
     config_path = write_initial_config(tmp_path / "models.config", model_base)
-    port = free_port()
+    port = free_port(*ROLLOUT_PORTS)
     server, store = serve(port, "emotion", model_base, model_config_file=config_path)
     client = RecordingClient(f"127.0.0.1:{port}")
     write_state(model_base / "rollout.json", RolloutState(stable=1))
