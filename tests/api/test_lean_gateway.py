@@ -39,9 +39,13 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
-def _lean(code: str) -> subprocess.CompletedProcess:
+def _require_lean_venv() -> None:
     if not LEAN_PYTHON.exists():
         pytest.fail(f"{LEAN_PYTHON} missing: `make lean` builds it (`make test` does so first)")
+
+
+def _lean(code: str) -> subprocess.CompletedProcess:
+    _require_lean_venv()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": LEAN_PATH}
     return subprocess.run([str(LEAN_PYTHON), "-c", code], env=env, capture_output=True, text=True, timeout=120)
 
@@ -80,8 +84,7 @@ def test_lean_venv_cannot_import_tensorflow_but_has_the_serving_protos():
 
 @pytest.fixture(scope="module")
 def lean_gateway(fake_serving):
-    if not LEAN_PYTHON.exists():
-        pytest.fail(f"{LEAN_PYTHON} missing: `make lean` builds it (`make test` does so first)")
+    _require_lean_venv()
     _, port = fake_serving
     gateway = Gateway.launch(
         {"BACKEND": "serving", "SERVING_ADDRESS": f"127.0.0.1:{port}", "PYTHONPATH": LEAN_PATH,

@@ -21,7 +21,6 @@ from starlette.concurrency import run_in_threadpool
 from . import metrics
 from .admission import Admission, Slot
 from .batcher import Batcher
-from .core.config import DETECT_QUEUE_PER_WORKER
 from .detection_pool import DetectIn, DetectionPool
 from .errors import ApiError, BackendUnavailable, ModelNotFound, Timeout
 from .faces.align import Alignment
@@ -81,7 +80,7 @@ class Pipeline:
         detect_in: DetectIn = "processes",
         uncertain_threshold: float = 0.0,
         face_alignment: Alignment = "none",
-        detect_queue_size: int | None = None,
+        detect_queue_size: int,
     ) -> None:
         self.backend = backend
         self.batcher = batcher
@@ -95,7 +94,7 @@ class Pipeline:
         self.detection = DetectionPool(
             detector_name, workers=detect_workers, where=detect_in, alignment=face_alignment
         )
-        self.admission = Admission(detect_queue_size or DETECT_QUEUE_PER_WORKER * detect_workers)
+        self.admission = Admission(detect_queue_size)  # Settings derives the default from the workers
 
     def close(self) -> None:
         self.detection.close()
