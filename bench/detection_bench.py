@@ -6,12 +6,15 @@ separately. For each detector it prints recall at IoU >= 0.3, false positives pe
 and p95 latency per image, and the crop check: the emotion model's accuracy on faces cut from
 the *detected* boxes with crop_faces, next to its accuracy on the original 48x48 crops.
 
-    make bench-detect                     # all detectors, 150 scenes
+    make bench-detect                     # all detectors, 150 scenes, CPU against the old default
+    python bench/detection_bench.py --detectors default,mtcnn-48 --profile   # + per-step CPU
     python bench/detection_bench.py --data ../shared/datasets/fer2013 --detectors haar,haar+onet
     python bench/detection_bench.py --data ... --calibrate   # measure box -> FER framings
     python bench/detection_bench.py --data ... --detectors mtcnn-48 --alignment landmarks
 
-Run it niced on a busy machine; latency is wall time of detect() on one core's share.
+Run it niced on a busy machine; latency is wall time of detect() on one core's share. The
+detectors take turns on each image, so "cpu/base" (CPU per image over the baseline detector's,
+--baseline, by default the default until 2026-12-04) holds when the machine's speed drifts.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from emotion_api.faces.framing import IDENTITY, Framing  # noqa: E402
 from harness.scenes import Scene, face_free_image, make_scenes  # noqa: E402
 
 IOU = 0.3
+# The default until 2026-12-04: the per-image CPU every other detector is measured against.
+BASELINE = "mtcnn-48-opencv"
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Result:
     mean_ms: float = 0.0
     p95_ms: float = 0.0
     cpu_ms: float = 0.0
+    cpu_ratio: float | None = None  # cpu_ms over the baseline detector's, same run
     mean_iou: float = 0.0
     crop_accuracy: float | None = None
     crop_agreement: float | None = None
@@ -86,42 +92,78 @@ def timed(detector, image: np.ndarray, repeats: int) -> tuple[list[Box], float, 
 
 
 def evaluate(
-    name: str, scenes: list[Scene], empties: list[np.ndarray], offsets: list[int], repeats: int,
-    alignment: str = "none",
-) -> Result:
-    detector = make_detector(name)
-    for scene in scenes[:3]:  # warm-up: graph tracing, lazy allocations
+    names: list[str], scenes: list[Scene], empties: list[np.ndarray], offsets: list[int], repeats: int,
+    alignment: str = "none", min_face: int | None = None,
+) -> list[Result]:
+    """Every detector on every image, interleaved image by image (in turn, rotating who goes
+    first), so that the machine's drift from minute to minute falls on all of them alike and the
+    CPU ratios between them hold even when the absolute figures do not."""
+    detectors = [make_detector(name, min_face) for name in names]
+    for detector in detectors:
+        for scene in scenes[:3]:  # warm-up: lazy allocations, first-call set-up
+            detector.detect(scene.image)
+    results = [Result(name) for name in names]
+    stats = [dict(times=[], cpus=[], ious=[], faces=0, hits=0, hits50=0, fps=0, empty_fps=0) for _ in names]
+    images = [(k, scene.image) for k, scene in enumerate(scenes)] + [(None, image) for image in empties]
+    for n, (k, image) in enumerate(images):
+        order = list(range(len(detectors)))
+        order = order[n % len(order):] + order[: n % len(order)]
+        for d in order:
+            found, wall, cpu = timed(detectors[d], image, repeats)
+            st, res = stats[d], results[d]
+            st["times"].append(wall)
+            st["cpus"].append(cpu)
+            if k is None:
+                st["empty_fps"] += len(found)
+                continue
+            scene = scenes[k]
+            pairs = match(found, scene.boxes, IOU)
+            st["faces"] += len(scene.boxes)
+            st["hits"] += len(pairs)
+            st["hits50"] += sum(iou >= 0.5 for _, _, iou in pairs)
+            st["fps"] += len(found) - len(pairs)
+            st["ious"] += [iou for _, _, iou in pairs]
+            if pairs:
+                crops = crop_faces(scene.image, [found[i] for i, _, _ in pairs], alignment=alignment)
+                res.crops += [(crop, offsets[k] + j) for crop, (_, j, _) in zip(crops, pairs)]
+    for st, res in zip(stats, results):
+        res.recall = st["hits"] / st["faces"]
+        res.recall_iou50 = st["hits50"] / st["faces"]
+        res.fp_per_image = st["fps"] / len(scenes)
+        res.fp_per_empty_image = st["empty_fps"] / max(1, len(empties))
+        res.mean_ms = statistics.fmean(st["times"])
+        res.p95_ms = float(np.percentile(st["times"], 95))
+        res.cpu_ms = statistics.fmean(st["cpus"])
+        res.mean_iou = statistics.fmean(st["ious"]) if st["ious"] else 0.0
+    return results
+
+
+def profile(name: str, scenes: list[Scene], min_face: int | None = None) -> None:
+    """Where one MTCNN detector's CPU goes, per step of the cascade and per pyramid level."""
+    from collections import defaultdict
+
+    detector = make_detector(name, min_face)
+    cascade = getattr(detector, "cascade", None)
+    if cascade is None:
+        print(f"--profile: {name} is not an MTCNN detector")
+        return
+    for scene in scenes[:3]:
         detector.detect(scene.image)
-    res = Result(name)
-    times, cpus, ious, faces, hits, hits50, fps = [], [], [], 0, 0, 0, 0
-    for k, scene in enumerate(scenes):
-        found, wall, cpu = timed(detector, scene.image, repeats)
-        times.append(wall)
-        cpus.append(cpu)
-        pairs = match(found, scene.boxes, IOU)
-        faces += len(scene.boxes)
-        hits += len(pairs)
-        hits50 += sum(iou >= 0.5 for _, _, iou in pairs)
-        fps += len(found) - len(pairs)
-        ious += [iou for _, _, iou in pairs]
-        if pairs:
-            crops = crop_faces(scene.image, [found[i] for i, _, _ in pairs], alignment=alignment)
-            res.crops += [(crop, offsets[k] + j) for crop, (_, j, _) in zip(crops, pairs)]
-    empty_fps = 0
-    for image in empties:
-        found, wall, cpu = timed(detector, image, repeats)
-        empty_fps += len(found)
-        times.append(wall)
-        cpus.append(cpu)
-    res.recall = hits / faces
-    res.recall_iou50 = hits50 / faces
-    res.fp_per_image = fps / len(scenes)
-    res.fp_per_empty_image = empty_fps / max(1, len(empties))
-    res.mean_ms = statistics.fmean(times)
-    res.p95_ms = float(np.percentile(times, 95))
-    res.cpu_ms = statistics.fmean(cpus)
-    res.mean_iou = statistics.fmean(ious) if ious else 0.0
-    return res
+    cascade.profile = defaultdict(float)
+    total = time.thread_time()
+    for scene in scenes:
+        detector.detect(scene.image)
+    total = (time.thread_time() - total) * 1000 / len(scenes)
+    steps = dict(cascade.profile)
+    cascade.profile = None
+    counts = {k: v for k, v in steps.items() if k.endswith("faces in")}
+    timed_ms = {k: v * 1000 / len(scenes) for k, v in steps.items() if k not in counts}
+    print(f"\nprofile of {name} on {len(scenes)} scenes: {total:.2f} CPU ms per image")
+    for step, ms in sorted(timed_ms.items(), key=lambda kv: -kv[1]):
+        print(f"  {step:32s} {ms:6.2f} ms  {100 * ms / total:5.1f} %")
+    print(f"  {'other (Python between steps)':32s} {total - sum(timed_ms.values()):6.2f} ms")
+    for step, count in counts.items():
+        print(f"  {step:32s} {count / len(scenes):6.1f} per image")
 
 
 class EmotionModel:
@@ -212,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="SavedModel dir (default: newest version)")
     parser.add_argument("--calibrate", action="store_true", help="measure box -> FER framings instead")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--baseline", default=BASELINE,
+                        help="the detector the cpu ratio is taken against (default: %(default)s)")
+    parser.add_argument("--min-face", type=int, default=None,
+                        help="the MIN_FACE_SIZE setting, for every MTCNN detector")
+    parser.add_argument("--profile", nargs="?", const="default", default=None, metavar="DETECTOR",
+                        help="also time each step of one MTCNN detector's cascade (default: the default)")
     parser.add_argument("--alignment", choices=("none", "landmarks"), default="none",
                         help="how detected faces are cut for the crop check (the gateway's FACE_ALIGNMENT)")
     args = parser.parse_args(argv)
@@ -227,10 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     names = chosen or [n for n in detector_names() if n != "default"]
     empties = [face_free_image(10_000 + args.seed * 1000 + i) for i in range(args.empties)]
     offsets = np.cumsum([0] + [len(s.boxes) for s in scenes]).tolist()
-    results = [evaluate(name, scenes, empties, offsets, args.repeats, args.alignment) for name in names]
+    if args.baseline and args.baseline not in names:
+        names.append(args.baseline)
+    results = evaluate(names, scenes, empties, offsets, args.repeats, args.alignment, args.min_face)
     model_dir = args.model or newest_model(REPO / "models" / "emotion")
     baseline = crop_check(results, scenes, model_dir)
-    report(results, scenes, len(empties), model_dir, *baseline)
+    report(results, scenes, len(empties), model_dir, *baseline, against=args.baseline)
+    if args.profile:
+        profile(args.profile, scenes, args.min_face)
     print(f"detected faces cut with alignment={args.alignment}")
     if args.json:
         rows = [{k: v for k, v in asdict(r).items() if k != "crops"} for r in results]
@@ -254,6 +306,7 @@ COLUMNS = (  # header, width, Result field, format
     ("mean ms", 8, "mean_ms", ".1f"),
     ("p95 ms", 7, "p95_ms", ".1f"),
     ("cpu ms", 7, "cpu_ms", ".1f"),
+    ("cpu/base", 8, "cpu_ratio", ".2f"),
     ("IoU", 5, "mean_iou", ".2f"),
     ("crop acc", 8, "crop_accuracy", ".3f"),
     ("agree", 6, "crop_agreement", ".3f"),
@@ -261,13 +314,19 @@ COLUMNS = (  # header, width, Result field, format
 
 
 def report(
-    results: list[Result], scenes: list[Scene], empties: int, model_dir: Path, orig: float, gt: float, agree: float
+    results: list[Result], scenes: list[Scene], empties: int, model_dir: Path, orig: float, gt: float, agree: float,
+    against: str | None = None,
 ) -> None:
     faces = sum(len(s.boxes) for s in scenes)
     print(f"\n{len(scenes)} scenes 640x480, {faces} faces; {empties} face-free images; IoU >= {IOU}")
     print(f"model {model_dir}: accuracy on the original 48x48 crops {orig:.3f};")
     print(f"  on crop_faces of the true pasted boxes {gt:.3f} (same answer as on the original: {agree:.3f})")
     print("latency: best of --repeats runs per image (wall ms); cpu ms: CPU time of all threads in that run")
+    base = next((r for r in results if r.name == against), None)
+    if base is not None:
+        print(f"cpu/base: cpu ms over {against}'s, the detectors interleaved image by image in this run")
+        for r in results:
+            r.cpu_ratio = r.cpu_ms / base.cpu_ms
     head = _row([title for title, *_ in COLUMNS])
     print(head + "\n" + "-" * len(head))
     for r in results:

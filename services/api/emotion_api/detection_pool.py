@@ -8,7 +8,8 @@ detector has its own interpreter. An image costs a pickle of its pixels (300 KB 
 well under a millisecond) and comes back as boxes and 48x48 crops.
 
 Workers import neither TensorFlow nor the ``mtcnn`` package: MTCNN's networks are ONNX files
-(``faces/mtcnn_nets``), so a worker costs the memory of numpy and OpenCV, not of TensorFlow.
+(``faces/mtcnn_nets``, run by onnxruntime), so a worker costs the memory of numpy, OpenCV and
+onnxruntime, not of TensorFlow.
 """
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ class DetectionPool:
     """``await pool.detect(image, size)`` runs ``faces.worker.detect_and_crop`` on a worker."""
 
     def __init__(
-        self, detector_name: str, *, workers: int, where: DetectIn = "processes", alignment: Alignment = "none"
+        self,
+        detector_name: str,
+        *,
+        workers: int,
+        where: DetectIn = "processes",
+        alignment: Alignment = "none",
+        min_face: int | None = None,
     ) -> None:
         self.detector_name = detector_name
+        self.min_face = min_face
         if alignment not in get_args(Alignment):
             raise ValueError(f"alignment must be one of {get_args(Alignment)}, got {alignment!r}")
         self.alignment = alignment  # sent with each image: workers keep no per-setting state
@@ -49,7 +57,7 @@ class DetectionPool:
         self.where = where
         cv2.setNumThreads(1)
         # Built here, in the parent: a bad DETECTOR name (or a missing graph file) fails at start-up.
-        make_detector(detector_name)
+        make_detector(detector_name, min_face)
         self._lock = threading.Lock()
         self._executor = self._new_executor()
 
@@ -62,7 +70,7 @@ class DetectionPool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=start_worker,
-            initargs=(self.detector_name, os.getpid()),
+            initargs=(self.detector_name, os.getpid(), self.min_face),
         )
 
     async def warm_up(self) -> None:
@@ -75,7 +83,7 @@ class DetectionPool:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                executor, detect_and_crop, self.detector_name, image, size, self.alignment
+                executor, detect_and_crop, self.detector_name, image, size, self.alignment, self.min_face
             )
         except BrokenProcessPool:
             # A worker died (killed, or crashed inside native code). Replace the pool so the

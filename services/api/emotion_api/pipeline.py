@@ -81,6 +81,7 @@ class Pipeline:
         uncertain_threshold: float = 0.0,
         face_alignment: Alignment = "none",
         detect_queue_size: int,
+        min_face_size: int | None = None,
     ) -> None:
         self.backend = backend
         self.batcher = batcher
@@ -92,7 +93,7 @@ class Pipeline:
         self._label_names: tuple[str, ...] | None = None
         self._input_shape: tuple[int, ...] | None = None
         self.detection = DetectionPool(
-            detector_name, workers=detect_workers, where=detect_in, alignment=face_alignment
+            detector_name, workers=detect_workers, where=detect_in, alignment=face_alignment, min_face=min_face_size
         )
         self.admission = Admission(detect_queue_size)  # Settings derives the default from the workers
 

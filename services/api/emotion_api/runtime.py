@@ -47,6 +47,7 @@ class Runtime:
             uncertain_threshold=settings.uncertain_threshold,
             face_alignment=settings.face_alignment,
             detect_queue_size=settings.detect_queue_size,
+            min_face_size=settings.min_face_size,
         )
         self.rate_limiter: RateLimiter | None = make_rate_limiter(settings)
         self.key_guard = KeyGuard(settings.api_keys, make_auth_failure_limiter(settings))

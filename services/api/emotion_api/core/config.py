@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     max_image_pixels: int = Field(40_000_000, ge=48 * 48, le=1_000_000_000)
     detector: str = Field("default", min_length=1)
+    # Smallest face sought, px (MTCNN detectors); unset: the detector's own (80 for the default).
+    # Detection cost falls with its square; faces much under 48 px carry little for the 48x48 model.
+    min_face_size: int | None = Field(None, ge=20, le=4096)
     # Detection is the CPU-heavy step; one worker per core keeps every core busy under load.
     # Processes, because MTCNN's many short OpenCV calls on threads left cores waiting for the
     # GIL (see detection_pool.py); threads save the workers' memory (about 65 MB each).

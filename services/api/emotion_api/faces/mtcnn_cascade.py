@@ -1,6 +1,6 @@
 """MTCNN's P/R/O-Net cascade, the way mtcnn 1.0.0 runs it, on OpenCV instead of TensorFlow.
 
-The networks are ``mtcnn_nets`` (OpenCV DNN, grey input). mtcnn's box arithmetic is re-stated
+The networks are ``mtcnn_nets`` (onnxruntime, grey input). mtcnn's box arithmetic is re-stated
 here line for line (``_square`` ... ``_scale_pyramid``) because importing any part of the
 ``mtcnn`` package imports TensorFlow, which detection worker processes must not load. Its
 image work, which it does with eager TensorFlow calls, is done here with
@@ -12,6 +12,10 @@ per-call numpy set-up, and the cascade calls it a dozen times per image.
 """
 
 from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -30,25 +34,57 @@ class MTCNNCascade:
     """``detect(gray, min_face, thresholds)`` -> ``[n, 5]`` rows of x1, y1, x2, y2, score;
     ``detect_with_landmarks`` adds ONet's five points per face, ``[n, 5, 2]`` (x, y) in pixels."""
 
-    def __init__(self) -> None:
-        # Fresh networks per cascade: OpenCV DNN nets must not run in two threads at once.
-        self._pnet, self._rnet, self._onet = mtcnn_nets.pnet(), mtcnn_nets.rnet(), mtcnn_nets.onet()
+    def __init__(self, runtime: mtcnn_nets.Runtime = "onnxruntime") -> None:
+        # Fresh networks per cascade: a cascade runs in one thread, its sessions with it.
+        self._pnet, self._rnet, self._onet = (
+            build(runtime) for build in (mtcnn_nets.pnet, mtcnn_nets.rnet, mtcnn_nets.onet)
+        )
+        # CPU seconds per step, summed over calls, when a profiler (`make bench-detect --profile`)
+        # sets it to a dict; None in the gateway, where the steps are not timed.
+        self.profile: defaultdict[str, float] | None = None
+
+    @contextmanager
+    def timed(self, step: str):
+        if self.profile is None:
+            yield
+            return
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            self.profile[step] += time.thread_time() - started
 
     def detect(self, gray: np.ndarray, min_face: int, thresholds: tuple[float, float, float]) -> np.ndarray:
         return self.detect_with_landmarks(gray, min_face, thresholds)[0]
 
     def detect_with_landmarks(
-        self, gray: np.ndarray, min_face: int, thresholds: tuple[float, float, float]
+        self,
+        gray: np.ndarray,
+        min_face: int,
+        thresholds: tuple[float, float, float],
+        detail: np.ndarray | None = None,
+        whole_frame_level: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
+        """``detail``, if given, is the same image at a higher resolution (uint8): ONet's crops
+        are cut from it instead of from ``gray``, so the faces it places landmarks on keep the
+        pixels that the downscaling for PNet threw away. Boxes and landmarks stay in ``gray``'s
+        pixels either way.
+
+        ``whole_frame_level`` adds one pyramid level past mtcnn's last, where the image's shorter
+        side is PNet's 12 px: mtcnn stops wherever its 0.709 steps happen to cross 12, and a face
+        that fills a loosely cropped photo is then never seen at PNet's size (3 of the 123 real
+        photos, depending on the image size)."""
         # The networks were trained on RGB scaled to [-1, 1]; ``mtcnn_nets`` take one grey plane.
-        plane = (gray.astype(np.float32) - 127.5) / 128.0
+        with self.timed("scale to [-1, 1]"):
+            plane = (gray.astype(np.float32) - 127.5) / 128.0
         h, w = plane.shape
         t_p, t_r, t_o = thresholds
-        boxes = self._proposals(plane, min_face, t_p)
+        boxes = self._proposals(plane, min_face, t_p, whole_frame_level)
         if len(boxes):
-            boxes = self._refine(self._rnet, plane, boxes, 24, t_r, NMS_RNET, "union", square=True)
+            boxes = self._refine(self._rnet, plane, boxes, 24, t_r, NMS_RNET, "union", square=True, stage="rnet")
         if len(boxes):
-            boxes = self._refine(self._onet, plane, boxes, 48, t_o, NMS_ONET, "min", square=False)
+            source = plane if detail is None else _Detail(plane, detail)
+            boxes = self._refine(self._onet, source, boxes, 48, t_o, NMS_ONET, "min", square=False, stage="onet")
         if not len(boxes):
             return np.empty((0, 5), np.float32), np.empty((0, 5, 2), np.float32)
         # mtcnn's fit_to_image: corners clipped to the last pixel row/column. Landmarks are left
@@ -58,36 +94,47 @@ class MTCNNCascade:
         out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h - 1)
         return out, np.stack([boxes[:, 6:11], boxes[:, 11:16]], axis=-1)
 
-    def _proposals(self, plane: np.ndarray, min_face: int, threshold: float) -> np.ndarray:
+    def _proposals(self, plane: np.ndarray, min_face: int, threshold: float, whole_frame_level: bool) -> np.ndarray:
         h, w = plane.shape
         found = []
-        for scale in _scale_pyramid(w, h, min_face):
+        scales = [s for s in _scale_pyramid(w, h, min_face) if min(int(w * s), int(h * s)) >= PNET_CELL]
+        if whole_frame_level and scales and min(w, h) * scales[-1] > PNET_CELL + 1:
+            scales.append(PNET_CELL / min(w, h))
+        for level_index, scale in enumerate(scales):
             size = (int(w * scale), int(h * scale))  # tf.image.resize truncates float sizes
-            if min(size) < PNET_CELL:
-                break
-            level = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
-            offsets, scores = self._pnet(level[None])
-            boxes = _pnet_boxes(offsets[0], scores[0, :, :, 1], threshold)
-            if not len(boxes):
-                continue
-            boxes[:, 1:5] /= scale
-            found.append(_nms(boxes, NMS_PNET[0], "union", initial_sort=False))
+            with self.timed("pyramid resize"):
+                level = cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+            with self.timed(f"pnet level {level_index} ({size[0]}x{size[1]})"):
+                offsets, scores = self._pnet(level[None])
+            with self.timed("pnet boxes and nms"):
+                boxes = _pnet_boxes(offsets[0], scores[0, :, :, 1], threshold)
+                if not len(boxes):
+                    continue
+                boxes[:, 1:5] /= scale
+                found.append(_nms(boxes, NMS_PNET[0], "union", initial_sort=False))
         if not found:
             return np.empty((0, 6))
-        boxes = _nms(np.concatenate(found), NMS_PNET[1], "union", initial_sort=True)
-        return _square(boxes)
+        with self.timed("pnet boxes and nms"):
+            boxes = _nms(np.concatenate(found), NMS_PNET[1], "union", initial_sort=True)
+            return _square(boxes)
 
-    def _refine(self, net, plane, boxes, size, threshold, nms, method, *, square) -> np.ndarray:
-        outputs = net(_crops_and_resize(plane, boxes[:, 1:5], size))
-        offsets, scores = outputs[0], outputs[-1]
-        boxes = boxes[:, :6].copy()
-        boxes[:, -1] = scores[:, -1]
-        if len(outputs) == 3:  # ONet: landmarks ride along as columns 6-15 through the shift and NMS
-            boxes = np.concatenate([boxes, _landmarks(boxes, outputs[1])], axis=1)
-        boxes = _shift(boxes, offsets)
-        boxes = boxes[boxes[:, 5] > threshold]
-        boxes = _nms(boxes, nms, method, initial_sort=True)
-        return _square(boxes) if square and len(boxes) else boxes
+    def _refine(self, net, plane, boxes, size, threshold, nms, method, *, square, stage) -> np.ndarray:
+        with self.timed(f"{stage} crops"):
+            crops = _crops_and_resize(plane, boxes[:, 1:5], size)
+        with self.timed(stage):
+            outputs = net(crops)
+        if self.profile is not None:
+            self.profile[f"{stage} faces in"] += len(crops)
+        with self.timed(f"{stage} boxes and nms"):
+            offsets, scores = outputs[0], outputs[-1]
+            boxes = boxes[:, :6].copy()
+            boxes[:, -1] = scores[:, -1]
+            if len(outputs) == 3:  # ONet: landmarks ride along as columns 6-15 through the shift and NMS
+                boxes = np.concatenate([boxes, _landmarks(boxes, outputs[1])], axis=1)
+            boxes = _shift(boxes, offsets)
+            boxes = boxes[boxes[:, 5] > threshold]
+            boxes = _nms(boxes, nms, method, initial_sort=True)
+            return _square(boxes) if square and len(boxes) else boxes
 
 
 def _scale_pyramid(width: int, height: int, min_face: int) -> np.ndarray:
@@ -154,22 +201,76 @@ def _nms(boxes: np.ndarray, threshold: float, method: str, *, initial_sort: bool
         return boxes
     x1, y1, x2, y2 = boxes[:, 1], boxes[:, 2], boxes[:, 3], boxes[:, 4]
     area = (x2 - x1) * (y2 - y1)
-    inter = (np.maximum(0, np.minimum(x2[:, None], x2) - np.maximum(x1[:, None], x1))
-             * np.maximum(0, np.minimum(y2[:, None], y2) - np.maximum(y1[:, None], y1)))
-    denominator = area[:, None] + area - inter if method == "union" else np.minimum(area[:, None], area)
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 of degenerate boxes: NaN, kept as there
-        overlapping = inter / denominator > threshold
+    # The n x n matrices are the cost (hundreds of PNet boxes at the first levels): each is
+    # built once and updated in place.
+    inter = np.minimum(x2[:, None], x2)
+    inter -= np.maximum(x1[:, None], x1)
+    np.maximum(inter, 0, out=inter)
+    height = np.minimum(y2[:, None], y2)
+    height -= np.maximum(y1[:, None], y1)
+    np.maximum(height, 0, out=height)
+    inter *= height
+    if method == "union":
+        denominator = area[:, None] + area
+        denominator -= inter
+    else:
+        denominator = np.minimum(area[:, None], area)
+    # overlap > threshold without the division; where the denominator is not positive (degenerate
+    # boxes) the library's quotient is NaN or negative, never above the threshold.
+    overlapping = inter > threshold * denominator
+    overlapping &= denominator > 0
     return boxes[~np.triu(overlapping, 1).any(axis=0)]
 
 
-def _crops_and_resize(plane: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+class _Detail:
+    """The plane the boxes are given in, and the same image at higher resolutions: the uint8
+    original and its halvings, down to the plane's scale."""
+
+    def __init__(self, plane: np.ndarray, gray: np.ndarray) -> None:
+        self.plane = plane
+        self.levels = [gray]  # each half the previous, while still finer than the plane
+        while self.levels[-1].shape[1] >= 4 * plane.shape[1] and self.levels[-1].shape[0] >= 4 * plane.shape[0]:
+            finer = self.levels[-1]
+            self.levels.append(cv2.resize(finer, (finer.shape[1] // 2, finer.shape[0] // 2), interpolation=cv2.INTER_AREA))
+
+
+def _crops_and_resize(plane: np.ndarray | _Detail, boxes: np.ndarray, size: int) -> np.ndarray:
     """``tf.image.crop_and_resize`` of boxes given in pixels, as mtcnn calls it: mtcnn divides
     pixel corners by the image size, and TensorFlow maps them back with ``(size - 1)``, so the
     sampled region is a little smaller than the box; outside the image is zero (mid-grey).
 
     All boxes in one ``cv2.remap``: their sampling grids are stacked into one tall map, so a
     stage with 40 proposals costs one OpenCV call instead of 40.
+
+    With a ``_Detail``, each box is cut from the coarsest of the plane and the finer levels
+    where it is still at least ``size`` wide: narrower, the crop would lack pixels; much wider,
+    bilinear sampling would skip most of them (the aliasing a 48 px crop of a 200 px face has).
     """
+    if not isinstance(plane, _Detail):
+        return _sample(plane, boxes, size, border=0.0)
+    detail = plane
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    crops = np.empty((len(boxes), size, size), np.float32)
+    coarse = side >= size
+    if coarse.any():
+        crops[coarse] = _sample(detail.plane, boxes[coarse], size, border=0.0)
+    remaining = ~coarse
+    for level in reversed(detail.levels):  # coarsest first; the original takes what is left
+        fx, fy = level.shape[1] / detail.plane.shape[1], level.shape[0] / detail.plane.shape[0]
+        chosen = remaining & ((side * min(fx, fy) >= size) | (level is detail.levels[0]))
+        if not chosen.any():
+            continue
+        # Box corners in the plane's pixels -> the same points of this level (pixel centres:
+        # u covers (u + 0.5) * f - 0.5); sampled from the uint8 pixels, mid-grey outside.
+        mapped = boxes[chosen].astype(np.float64)
+        mapped[:, [0, 2]] = (mapped[:, [0, 2]] + 0.5) * fx - 0.5
+        mapped[:, [1, 3]] = (mapped[:, [1, 3]] + 0.5) * fy - 0.5
+        crops[chosen] = (_sample(level, mapped, size, border=128).astype(np.float32) - 127.5) / 128.0
+        remaining &= ~chosen
+    return crops
+
+
+def _sample(plane: np.ndarray, boxes: np.ndarray, size: int, border: float) -> np.ndarray:
     h, w = plane.shape
     x1, y1, x2, y2 = (boxes[:, k, None] for k in range(4))
     sx, sy = (w - 1) / w, (h - 1) / h
@@ -180,5 +281,5 @@ def _crops_and_resize(plane: np.ndarray, boxes: np.ndarray, size: int) -> np.nda
     n = len(boxes)
     map_x = np.broadcast_to(xs[:, None, :], (n, size, size)).reshape(n * size, size).astype(np.float32)
     map_y = np.broadcast_to(ys[:, :, None], (n, size, size)).reshape(n * size, size).astype(np.float32)
-    crops = cv2.remap(plane, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    crops = cv2.remap(plane, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
     return crops.reshape(n, size, size)

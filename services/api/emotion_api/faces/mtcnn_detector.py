@@ -1,15 +1,19 @@
-"""MTCNN (the `mtcnn` package's weights, run by OpenCV DNN: ``mtcnn_nets``) as a FaceDetector.
+"""MTCNN (the `mtcnn` package's weights, run by onnxruntime: ``mtcnn_nets``) as a FaceDetector.
 
-The mtcnn package (which imports TensorFlow) is imported only when an MTCNN detector is built,
-so Haar-only setups stay light.
+onnxruntime is imported only when an MTCNN detector is built, so Haar-only setups stay light.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .framing import Framing
 from .types import Box, check_gray, largest_first, shrink
+
+if TYPE_CHECKING:
+    from .mtcnn_nets import Runtime
 
 
 # The cascade looks for faces from 20 px (mtcnn's default) on an image downscaled so that the
@@ -33,22 +37,41 @@ class MTCNNDetector:
         min_face_fraction: float = 0.0,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8),
         name: str = "mtcnn",
+        runtime: Runtime = "onnxruntime",
+        refined: bool = True,
     ) -> None:
         self.name = name
         from .mtcnn_cascade import MTCNNCascade
 
-        self._cascade = MTCNNCascade()
+        if min_face_size < MTCNN_MIN_FACE:
+            raise ValueError(f"the smallest face sought must be at least {MTCNN_MIN_FACE} px, got {min_face_size}")
+        self._cascade = MTCNNCascade(runtime)
         self._framing = framing
         self._min_face_size = min_face_size
         self._min_face_fraction = min_face_fraction
         self._thresholds = thresholds
+        # Two departures from the mtcnn library's cascade (see MTCNNCascade.detect_with_landmarks):
+        # ONet on the full-resolution faces, and a last pyramid level for faces that fill the frame.
+        self._refined = refined
+
+    @property
+    def cascade(self):
+        """The P/R/O-Net cascade; a profiler sets its ``profile`` to time each step."""
+        return self._cascade
 
     def detect(self, gray: np.ndarray) -> list[Box]:
         gray = check_gray(gray)
         smallest = max(self._min_face_size, self._min_face_fraction * min(gray.shape))
         f = max(1.0, smallest / MTCNN_MIN_FACE)
-        small = shrink(gray, f)
-        found, points = self._cascade.detect_with_landmarks(small, MTCNN_MIN_FACE, self._thresholds)
+        with self._cascade.timed("downscale image"):
+            small = shrink(gray, f)
+        # ONet looks at the faces in the full image: it places the landmarks that alignment uses,
+        # and on the image downscaled for PNet an 80 px face (the default's smallest) is 20 px.
+        found, points = self._cascade.detect_with_landmarks(
+            small, MTCNN_MIN_FACE, self._thresholds,
+            detail=gray if self._refined and small is not gray else None,
+            whole_frame_level=self._refined,
+        )
         # Landmarks are pixel centres: centre u of the downscaled image covers (u + 0.5) * f - 0.5.
         points = (points + 0.5) * f - 0.5
         boxes = []

@@ -71,4 +71,14 @@ def shrink(gray: np.ndarray, factor: float) -> np.ndarray:
         return gray
     height, width = gray.shape
     size = (max(1, round(width / factor)), max(1, round(height / factor)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    # OpenCV's area resize is 3x slower at a fractional factor than at exactly 2 (0.55 against
+    # 0.18 ms for 640x480 to 178x133, this machine): halve first while more than 2x remains.
+    # Averaging 2x2 blocks, then the rest by area, differs from one area resize by a quarter
+    # of a grey level on average.
+    source = gray
+    while True:
+        h, w = source.shape
+        if w < 2 * size[0] or h < 2 * size[1] or (h | w) % 2:
+            break
+        source = cv2.resize(source, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(source, size, interpolation=cv2.INTER_AREA)

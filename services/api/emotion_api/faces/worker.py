@@ -22,20 +22,23 @@ from .types import Box
 _local = threading.local()
 
 
-def _detector(name: str):
-    detector = getattr(_local, "detector", None)
-    if detector is None:
-        detector = _local.detector = make_detector(name)
-    return detector
+def _detector(name: str, min_face: int | None = None):
+    detectors = getattr(_local, "detectors", None)
+    if detectors is None:
+        detectors = _local.detectors = {}
+    key = (name, min_face)
+    if key not in detectors:
+        detectors[key] = make_detector(name, min_face)
+    return detectors[key]
 
 
 def detect_and_crop(
-    name: str, image: np.ndarray, size: int, alignment: Alignment = "none"
+    name: str, image: np.ndarray, size: int, alignment: Alignment = "none", min_face: int | None = None
 ) -> tuple[list[Box], np.ndarray, float]:
     """Boxes (largest first), their ``size`` x ``size`` crops (cut as ``alignment`` says, see
     ``crop_faces``) and the seconds detection took."""
     started = time.perf_counter()
-    boxes = sorted(_detector(name).detect(image), key=lambda b: b.width * b.height, reverse=True)
+    boxes = sorted(_detector(name, min_face).detect(image), key=lambda b: b.width * b.height, reverse=True)
     seconds = time.perf_counter() - started
     return boxes, crop_faces(image, boxes, size, alignment=alignment), seconds
 
@@ -52,7 +55,7 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def start_worker(name: str, parent: int) -> None:
+def start_worker(name: str, parent: int, min_face: int | None = None) -> None:
     """Process initializer: one OpenCV thread, the detector built.
 
     ``parent`` is the gateway's pid as the gateway saw it: a worker still starting when the
@@ -62,4 +65,4 @@ def start_worker(name: str, parent: int) -> None:
     # Requests are already detected in parallel, one per worker; OpenCV's own threads on top
     # would only contend for the same cores.
     cv2.setNumThreads(1)
-    _detector(name)
+    _detector(name, min_face)

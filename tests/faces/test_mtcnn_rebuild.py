@@ -1,5 +1,5 @@
-"""The OpenCV DNN rebuild of MTCNN against the `mtcnn` package it replaces: same network outputs,
-same boxes, on real scenes."""
+"""The rebuild of MTCNN (ONNX graphs, run by onnxruntime or OpenCV DNN) against the `mtcnn`
+package it replaces: same network outputs, same boxes, on real scenes."""
 
 from __future__ import annotations
 
@@ -31,18 +31,24 @@ def test_committed_graphs_are_what_the_pinned_mtcnn_wheel_gives():
         assert (mtcnn_nets.GRAPH_DIR / f"{name}.onnx").read_bytes() == graph, name
 
 
+@pytest.mark.parametrize("runtime", ["onnxruntime", "opencv"])
 @pytest.mark.parametrize(("stage", "build", "shape"), [
     (1, mtcnn_nets.pnet, (1, 41, 57)),
     (2, mtcnn_nets.rnet, (6, 24, 24)),
     (3, mtcnn_nets.onet, (6, 48, 48)),
 ])
-def test_networks_match_the_keras_models_on_grey_input(library, stage, build, shape):
+def test_networks_match_the_keras_models_on_grey_input(library, stage, build, shape, runtime):
     planes = np.random.default_rng(stage).uniform(-1, 1, shape).astype(np.float32)
     expected = library.get_stage(stage_id=stage).model(np.repeat(planes[..., None], 3, axis=-1))
-    got = build()(planes)
+    got = build(runtime)(planes)
     assert len(got) == len(expected)
     for mine, theirs in zip(got, expected, strict=True):
         np.testing.assert_allclose(mine, np.asarray(theirs), atol=1e-4)
+
+
+def test_an_unknown_runtime_is_refused():
+    with pytest.raises(ValueError, match="runtime"):
+        mtcnn_nets.pnet("tensorrt")
 
 
 def test_cascade_finds_the_boxes_the_library_finds(library):
