@@ -1,4 +1,4 @@
-"""MTCNN's P/R/O-Net cascade, the way mtcnn 1.0.0 runs it, on OpenCV instead of TensorFlow.
+"""MTCNN's P/R/O-Net cascade, the way mtcnn 1.0.0 runs it, on onnxruntime and OpenCV, not TensorFlow.
 
 The networks are ``mtcnn_nets`` (onnxruntime, grey input). mtcnn's box arithmetic is re-stated
 here line for line (``_square`` ... ``_scale_pyramid``) because importing any part of the
@@ -231,7 +231,8 @@ class _Detail:
         self.levels = [gray]  # each half the previous, while still finer than the plane
         while self.levels[-1].shape[1] >= 4 * plane.shape[1] and self.levels[-1].shape[0] >= 4 * plane.shape[0]:
             finer = self.levels[-1]
-            self.levels.append(cv2.resize(finer, (finer.shape[1] // 2, finer.shape[0] // 2), interpolation=cv2.INTER_AREA))
+            half = (finer.shape[1] // 2, finer.shape[0] // 2)
+            self.levels.append(cv2.resize(finer, half, interpolation=cv2.INTER_AREA))
 
 
 def _crops_and_resize(plane: np.ndarray | _Detail, boxes: np.ndarray, size: int) -> np.ndarray:
