@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
 
 import cv2
 import numpy as np
 
 from . import mtcnn_nets
+from .types import halve
 
 PNET_CELL = 12
 SCALE_FACTOR = 0.709  # mtcnn's pyramid step
@@ -43,11 +45,13 @@ class MTCNNCascade:
         # sets it to a dict; None in the gateway, where the steps are not timed.
         self.profile: defaultdict[str, float] | None = None
 
-    @contextmanager
     def timed(self, step: str):
-        if self.profile is None:
-            yield
-            return
+        """A context that adds its CPU time to ``profile[step]``; nothing at all when not profiling
+        (the gateway's case: the cascade enters some thirty of these per image)."""
+        return _UNTIMED if self.profile is None else self._timing(step)
+
+    @contextmanager
+    def _timing(self, step: str):
         started = time.thread_time()
         try:
             yield
@@ -62,13 +66,13 @@ class MTCNNCascade:
         gray: np.ndarray,
         min_face: int,
         thresholds: tuple[float, float, float],
-        detail: np.ndarray | None = None,
+        detail: Sequence[np.ndarray] | None = None,
         whole_frame_level: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``detail``, if given, is the same image at a higher resolution (uint8): ONet's crops
-        are cut from it instead of from ``gray``, so the faces it places landmarks on keep the
-        pixels that the downscaling for PNet threw away. Boxes and landmarks stay in ``gray``'s
-        pixels either way.
+        """``detail``, if given, is the same image at a higher resolution (uint8), then any of its
+        halvings already made: ONet's crops are cut from the finest scale a face needs, so the
+        faces it places landmarks on keep the pixels that the downscaling for PNet threw away.
+        Boxes and landmarks stay in ``gray``'s pixels either way.
 
         ``whole_frame_level`` adds one pyramid level past mtcnn's last, where the image's shorter
         side is PNet's 12 px: mtcnn stops wherever its 0.709 steps happen to cross 12, and a face
@@ -222,17 +226,19 @@ def _nms(boxes: np.ndarray, threshold: float, method: str, *, initial_sort: bool
     return boxes[~np.triu(overlapping, 1).any(axis=0)]
 
 
+_UNTIMED = nullcontext()
+
+
 class _Detail:
     """The plane the boxes are given in, and the same image at higher resolutions: the uint8
-    original and its halvings, down to the plane's scale."""
+    original and its halvings, down to the plane's scale (those given reused, the rest made)."""
 
-    def __init__(self, plane: np.ndarray, gray: np.ndarray) -> None:
+    def __init__(self, plane: np.ndarray, halvings: Sequence[np.ndarray]) -> None:
         self.plane = plane
-        self.levels = [gray]  # each half the previous, while still finer than the plane
+        self.levels = [halvings[0]]  # each half the previous, while still finer than the plane
         while self.levels[-1].shape[1] >= 4 * plane.shape[1] and self.levels[-1].shape[0] >= 4 * plane.shape[0]:
-            finer = self.levels[-1]
-            half = (finer.shape[1] // 2, finer.shape[0] // 2)
-            self.levels.append(cv2.resize(finer, half, interpolation=cv2.INTER_AREA))
+            given = len(self.levels) < len(halvings)
+            self.levels.append(halvings[len(self.levels)] if given else halve(self.levels[-1]))
 
 
 def _crops_and_resize(plane: np.ndarray | _Detail, boxes: np.ndarray, size: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .framing import Framing
-from .types import Box, check_gray, largest_first, shrink
+from .types import Box, check_gray, largest_first, shrink_with_halvings
 
 if TYPE_CHECKING:
     from .mtcnn_nets import Runtime
@@ -64,12 +64,12 @@ class MTCNNDetector:
         smallest = max(self._min_face_size, self._min_face_fraction * min(gray.shape))
         f = max(1.0, smallest / MTCNN_MIN_FACE)
         with self._cascade.timed("downscale image"):
-            small = shrink(gray, f)
+            small, halvings = shrink_with_halvings(gray, f)
         # ONet looks at the faces in the full image: it places the landmarks that alignment uses,
         # and on the image downscaled for PNet an 80 px face (the default's smallest) is 20 px.
         found, points = self._cascade.detect_with_landmarks(
             small, MTCNN_MIN_FACE, self._thresholds,
-            detail=gray if self._refined and small is not gray else None,
+            detail=halvings if self._refined and small is not gray else None,
             whole_frame_level=self._refined,
         )
         # Landmarks are pixel centres: centre u of the downscaled image covers (u + 0.5) * f - 0.5.
