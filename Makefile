@@ -10,7 +10,7 @@ DATA ?= ../shared/datasets/fer2013
 RUN_DIR ?= build/runs/default
 export PYTHONPATH := $(CURDIR)/services/contract:$(CURDIR)/services/trainer:$(CURDIR)/services/api:$(CURDIR)/services/rollout
 
-.PHONY: install lean lean-lock vendor-serving-protos check-serving system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-footprint bench-arch bench-real bench-frontier soak rollout-% clean
+.PHONY: install lean lean-lock vendor-serving-protos check-serving system-deps lint-tools run test fuzz audit train evaluate export bench bench-train bench-detect bench-footprint bench-arch bench-real bench-stream bench-frontier soak rollout-% clean
 
 # The venv is rebuilt whenever the lock file changes; pip fails loudly on any missing pin.
 $(VENV)/.installed: requirements/lock.txt
@@ -120,6 +120,10 @@ bench-footprint: install lean
 
 bench-detect: install
 	$(PY) bench/detection_bench.py --data $(DATA)
+
+# Stream face search by STREAM_FULL_DETECT_EVERY (docs/detection.md, "Streams"); BENCH_ARGS e.g. --every 1,5
+bench-stream: install
+	$(PY) bench/stream_bench.py --data $(DATA) $(BENCH_ARGS)
 
 # The gateway's own path and `fer` on ../shared/datasets/real-photos (evaluation only, never trained on).
 # BENCH_ARGS e.g. --model models/emotion/8 --set DETECTOR=haar

@@ -185,3 +185,42 @@ def write_scene(scene: Scene | np.ndarray, path: Path) -> Path:
     if not cv2.imwrite(str(path), image):
         raise OSError(f"cannot write image {path}")
     return Path(path)
+
+
+@dataclass(frozen=True)
+class Clip:
+    frames: list[np.ndarray]  # uint8 [HEIGHT, WIDTH], in order
+    boxes: list[list[Box]]  # ground truth per frame: the scene's faces that are wholly in view
+    partial: list[list[Box]]  # per frame, the faces cut by the frame's edge (their visible part)
+
+
+def moving_clip(seed: int, frames: int, *, speed: float = 6.0, zoom: float = 0.004) -> Clip:
+    """A scene filmed by a camera that pans and zooms smoothly: ``frames`` frames of one
+    ``make_scene(seed)`` moved by a random walk of velocity (at most ``speed`` px and ``zoom`` of
+    scale per frame, about what a hand-held webcam at 15 fps shows), with the ground-truth boxes
+    moved along. Faces pan out of view and back in, so a stream detector must find new faces too.
+    """
+    rng = np.random.default_rng(seed + 7)
+    scene = make_scene(seed)
+    pos, vel = np.zeros(2), np.zeros(2)
+    scale, dscale = 1.0, 0.0
+    out_frames, out_boxes, out_partial = [], [], []
+    for _ in range(frames):
+        vel = np.clip(vel + rng.normal(0, speed / 3, 2), -speed, speed)
+        pos = np.clip(pos + vel, -WIDTH / 4, WIDTH / 4)
+        dscale = float(np.clip(dscale + rng.normal(0, zoom / 3), -zoom, zoom))
+        scale = float(np.clip(scale + dscale, 0.8, 1.25))
+        m = np.array([[scale, 0, (1 - scale) * WIDTH / 2 + pos[0]], [0, scale, (1 - scale) * HEIGHT / 2 + pos[1]]])
+        out_frames.append(cv2.warpAffine(scene.image, m, (WIDTH, HEIGHT), borderMode=cv2.BORDER_REPLICATE))
+        boxes, partial = [], []
+        for b in scene.boxes:
+            x0, y0 = m @ np.array([b.x, b.y, 1.0])
+            x1, y1 = m @ np.array([b.x + b.width, b.y + b.height, 1.0])
+            if x0 >= 0 and y0 >= 0 and x1 <= WIDTH and y1 <= HEIGHT:
+                boxes.append(Box(round(x0), round(y0), round(x1 - x0), round(y1 - y0)))
+            elif x1 > 0 and y1 > 0 and x0 < WIDTH and y0 < HEIGHT:
+                cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, WIDTH), min(y1, HEIGHT)
+                partial.append(Box(round(cx0), round(cy0), round(cx1 - cx0), round(cy1 - cy0)))
+        out_boxes.append(boxes)
+        out_partial.append(partial)
+    return Clip(out_frames, out_boxes, out_partial)

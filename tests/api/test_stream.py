@@ -88,6 +88,38 @@ def test_frames_get_tracked_smoothed_results_in_the_rest_shape(gateway):
     assert stream_count(gateway, "400") - before_bad == 1
 
 
+def searches(gateway, searched: str) -> float:
+    text = httpx.get(gateway.url + "/metrics").text
+    return metric_value(text, "emotion_stream_searches_total", {"searched": searched})
+
+
+def iou(a: dict, b: dict) -> float:
+    ix = max(0, min(a["x"] + a["width"], b["x"] + b["width"]) - max(a["x"], b["x"]))
+    iy = max(0, min(a["y"] + a["height"], b["y"] + b["height"]) - max(a["y"], b["y"]))
+    return ix * iy / (a["width"] * a["height"] + b["width"] * b["height"] - ix * iy)
+
+
+def test_between_whole_frame_searches_the_stream_searches_around_its_faces(gateway):
+    frames = [jpeg(f) for f in jittered_clip(portrait(480, 360), 10, seed=3, shift=6)]
+    before = {kind: searches(gateway, kind) for kind in ("frame", "region")}
+    with connect(ws_url(gateway)) as socket:
+        max_fps = receive(socket)["max_fps"]
+        replies = []
+        for data in frames:
+            time.sleep(1 / max_fps)
+            socket.send(data)
+            replies.append(receive(socket))
+    whole = searches(gateway, "frame") - before["frame"]
+    region = searches(gateway, "region") - before["region"]
+    # STREAM_FULL_DETECT_EVERY=5 (the default): frames 0 and 5 whole, the others around the face
+    # (or whole after a frame whose region lost the face).
+    assert whole + region == len(frames) and whole >= 2 and region >= 6
+    assert all(len(r["faces"]) == 1 and r["faces"][0]["track_id"] == 1 for r in replies)
+    for index in (1, 4, 9):  # searched in a region: the same face as a whole-frame search finds
+        rest = httpx.post(gateway.url + "/v1/emotions", files={"image": ("f.jpg", frames[index], "image/jpeg")}).json()
+        assert iou(replies[index]["faces"][0]["box"], rest["faces"][0]["box"]) >= 0.7
+
+
 def test_text_messages_that_are_not_frames_are_refused(gateway):
     with connect(ws_url(gateway)) as socket:
         receive(socket)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from harness.scenes import HEIGHT, WIDTH, face_free_image, make_scene, write_scene
+from harness.scenes import HEIGHT, WIDTH, face_free_image, make_scene, moving_clip, write_scene
 
 
 def test_same_seed_same_scene_and_different_seeds_differ():
@@ -44,3 +44,20 @@ def test_write_scene_round_trips_png_and_jpeg(tmp_path):
     assert np.array_equal(png, scene.image)
     jpg = cv2.imread(str(write_scene(scene, tmp_path / "s.jpg")), cv2.IMREAD_GRAYSCALE)
     assert jpg.shape == scene.image.shape and np.abs(jpg.astype(int) - scene.image).mean() < 8
+
+
+def test_a_moving_clip_s_boxes_follow_its_faces():
+    clip = moving_clip(3, 30)
+    scene = make_scene(3)
+    assert len(clip.frames) == len(clip.boxes) == len(clip.partial) == 30
+    assert clip.boxes[0] and not np.array_equal(clip.frames[0], clip.frames[-1])
+    faces = [cv2.resize(face, (48, 48)).astype(np.float32) for face in scene.faces]
+    checked = 0
+    for frame, boxes in zip(clip.frames, clip.boxes):
+        for box in boxes:
+            assert 0 <= box.x and box.x + box.width <= WIDTH and 0 <= box.y and box.y + box.height <= HEIGHT
+            cut = cv2.resize(frame[box.y:box.y + box.height, box.x:box.x + box.width], (48, 48)).astype(np.float32)
+            # The pixels inside each truth box are one of the pasted faces, moved and scaled along.
+            assert max(np.corrcoef(cut.ravel(), face.ravel())[0, 1] for face in faces) > 0.9
+            checked += 1
+    assert checked >= 30

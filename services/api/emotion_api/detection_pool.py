@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import DetectorUnavailable
 from .faces import Box, make_detector
+from .faces.types import Region
 from .faces.align import Alignment
 from .faces.worker import detect_and_crop, start_worker
 
@@ -78,12 +79,15 @@ class DetectionPool:
         blank = np.zeros((48, 48), np.uint8)
         await asyncio.gather(*(self.detect(blank, 48) for _ in range(self.workers)))
 
-    async def detect(self, image: np.ndarray, size: int) -> tuple[list[Box], np.ndarray, float]:
+    async def detect(
+        self, image: np.ndarray, size: int, regions: tuple[Region, ...] | None = None
+    ) -> tuple[list[Box], np.ndarray, float]:
+        """Faces in ``image``, or only inside ``regions`` of it (see ``detect_and_crop``)."""
         executor = self._executor
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                executor, detect_and_crop, self.detector_name, image, size, self.alignment, self.min_face
+                executor, detect_and_crop, self.detector_name, image, size, self.alignment, self.min_face, regions
             )
         except BrokenProcessPool:
             # A worker died (killed, or crashed inside native code). Replace the pool so the

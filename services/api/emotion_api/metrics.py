@@ -40,6 +40,11 @@ FACES_PER_IMAGE = Histogram(
     "emotion_faces_per_image", "Faces found per analysed image.", buckets=(0, 1, 2, 3, 4, 6, 8, 12, 16, 32)
 )
 PREDICTIONS = Counter("emotion_predictions_total", "Predicted faces by top emotion.", ["emotion"])
+STREAM_SEARCHES = Counter(
+    "emotion_stream_searches_total",
+    "Stream frames searched for faces, by what was searched: the whole frame or the region around followed faces.",
+    ["searched"],
+)
 RATE_LIMITED = Counter("emotion_rate_limited_total", "Requests refused by the rate limiter.")
 RATE_LIMIT_DEGRADED = Gauge(
     "emotion_rate_limit_degraded", "1 while the shared quota store is unreachable and this replica counts alone.", ["policy"]

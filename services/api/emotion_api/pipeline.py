@@ -24,7 +24,7 @@ from .batcher import Batcher
 from .detection_pool import DetectIn, DetectionPool
 from .errors import ApiError, BackendUnavailable, ModelNotFound, Timeout
 from .faces.align import Alignment
-from .faces.types import check_gray
+from .faces.types import Region, check_gray
 from .image_decode import decode_image
 from .rollout_state import RolloutWatcher, Selector, route
 from .uncertain import is_uncertain
@@ -57,6 +57,7 @@ class AnalysisResult:
     width: int
     height: int
     faces: list[FaceResult]  # largest first
+    searched: tuple[FaceBox, ...] | None = None  # the regions searched for faces; None: the whole image
 
 
 def _clipped(box, width: int, height: int) -> FaceBox:
@@ -100,15 +101,29 @@ class Pipeline:
     def close(self) -> None:
         self.detection.close()
 
-    async def _detect_and_crop(self, image: np.ndarray, size: int) -> tuple[list[FaceBox], np.ndarray]:
-        boxes, crops, seconds = await self.detection.detect(image, size)
+    async def _detect_and_crop(
+        self, image: np.ndarray, size: int, regions: tuple[Region, ...] | None
+    ) -> tuple[list[FaceBox], np.ndarray]:
+        boxes, crops, seconds = await self.detection.detect(image, size, regions)
         metrics.STAGE_LATENCY.labels("detect").observe(seconds)
         height, width = image.shape
         return [_clipped(b, width, height) for b in boxes], crops
 
     @staticmethod
+    def _inside(regions: tuple[Region, ...] | None, image: np.ndarray) -> tuple[Region, ...] | None:
+        """``regions`` if they all lie inside ``image``; a stream whose frame size changed searches whole."""
+        if not regions:
+            return None
+        height, width = image.shape
+
+        def fits(box) -> bool:
+            return 0 <= box.x < box.x + box.width <= width and 0 <= box.y < box.y + box.height <= height
+
+        return regions if all(fits(r.box) for r in regions) else None
+
+    @staticmethod
     def _whole_image(image: np.ndarray, size: int) -> tuple[list[FaceBox], np.ndarray]:
-        from .faces import Box, crop_faces
+        from .faces import crop_faces
 
         height, width = image.shape
         # crop_faces squares the box with edge padding, as it does for detected faces.
@@ -122,7 +137,13 @@ class Pipeline:
         return self._label_names, self._input_shape
 
     async def analyze_upload(
-        self, data: bytes, *, max_pixels: int, detect: bool = True, selector: Selector | None = None
+        self,
+        data: bytes,
+        *,
+        max_pixels: int,
+        detect: bool = True,
+        selector: Selector | None = None,
+        regions: tuple[Region, ...] | None = None,
     ) -> AnalysisResult:
         """Faces and emotions in an uploaded image's bytes: admitted (or Overloaded at once),
         decoded, analysed. The slot is freed when the crops are ready, before the batch queue."""
@@ -130,19 +151,27 @@ class Pipeline:
             started = time.perf_counter()
             image = await run_in_threadpool(decode_image, data, max_pixels=max_pixels)
             metrics.STAGE_LATENCY.labels("decode").observe(time.perf_counter() - started)
-            return await self.analyze(image, detect=detect, selector=selector, slot=slot)
+            return await self.analyze(image, detect=detect, selector=selector, slot=slot, regions=regions)
 
     async def analyze(
-        self, image: np.ndarray, *, detect: bool = True, selector: Selector | None = None, slot: Slot | None = None
+        self,
+        image: np.ndarray,
+        *,
+        detect: bool = True,
+        selector: Selector | None = None,
+        slot: Slot | None = None,
+        regions: tuple[Region, ...] | None = None,
     ) -> AnalysisResult:
         """Faces and emotions in ``image`` (uint8 [H, W]); raises ApiError subclasses.
 
         ``slot``, an admission slot held for this image, is released once its faces are cropped.
+        ``regions`` limit the face search to those parts of the image (stream_regions.py) when
+        they lie inside it; the result's ``searched`` says what was searched.
         """
         selector = selector or Selector()
         try:
             async with asyncio.timeout(self.request_timeout_s):
-                return await self._analyze(image, detect=detect, selector=selector, slot=slot)
+                return await self._analyze(image, detect=detect, selector=selector, slot=slot, regions=regions)
         except TimeoutError:
             raise Timeout(f"the request took longer than {self.request_timeout_s:g}s") from None
         except ModelNotFound as exc:
@@ -153,23 +182,27 @@ class Pipeline:
             raise BackendUnavailable(f"no model version can answer right now ({exc.message})") from exc
 
     async def _analyze(
-        self, image: np.ndarray, *, detect: bool, selector: Selector, slot: Slot | None
+        self, image: np.ndarray, *, detect: bool, selector: Selector, slot: Slot | None,
+        regions: tuple[Region, ...] | None
     ) -> AnalysisResult:
         check_gray(image)
         height, width = image.shape
         target = self.backend.resolve(route(selector, self.rollout.current()))
         label_names, input_shape = await self._model_shape()
         size = input_shape[0]
+        regions = self._inside(regions, image) if detect else None
+        searched = None if regions is None else tuple(FaceBox(r.box.x, r.box.y, r.box.width, r.box.height)
+                                                      for r in regions)
         if detect:
             with self.batcher.detecting():
-                boxes, crops = await self._detect_and_crop(image, size)
+                boxes, crops = await self._detect_and_crop(image, size, regions)
         else:
             boxes, crops = self._whole_image(image, size)
         if slot is not None:
             slot.release()  # past detection: from here the batch queue (QUEUE_SIZE) bounds the work
         metrics.FACES_PER_IMAGE.observe(len(boxes))
         if not boxes:
-            return AnalysisResult(self.model_name, await self.backend.confirm(target), width, height, [])
+            return AnalysisResult(self.model_name, await self.backend.confirm(target), width, height, [], searched)
         pixels = crops.reshape(len(crops), *input_shape)
         started = time.perf_counter()
         version_label = str(target.version) if target.version is not None else (target.label or "latest")
@@ -183,7 +216,7 @@ class Pipeline:
         metrics.VERSION_REQUESTS.labels(version_label, "ok").inc()
         faces = [self._face(box, row, label_names, self.uncertain_threshold)
                  for box, row in zip(boxes, prediction.probabilities, strict=True)]
-        return AnalysisResult(self.model_name, prediction.version, width, height, faces)
+        return AnalysisResult(self.model_name, prediction.version, width, height, faces, searched)
 
     @staticmethod
     def _face(box: FaceBox, row: np.ndarray, label_names: tuple[str, ...], uncertain_threshold: float) -> FaceResult:

@@ -66,6 +66,10 @@ class FaceTracker:
     def active_tracks(self) -> int:
         return len(self._tracks)
 
+    def seen_last(self) -> list[Box]:
+        """The boxes of the faces found in the last frame (tracks kept through misses excluded)."""
+        return [track.box for track in self._tracks if track.misses == 0]
+
     def update(self, boxes: Sequence[Box], scores: np.ndarray) -> list[TrackedFace]:
         """Match this frame's ``boxes`` (with ``scores`` [len(boxes), n_classes]) to the tracks.
 

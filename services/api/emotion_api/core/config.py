@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     # Streaming (used by the WebSocket route)
     stream_smoothing: float = Field(0.6, ge=0.0, le=1.0)
     stream_max_fps: float = Field(15.0, gt=0, le=120)
+    # Search the whole frame every N-th frame, and between them only around the faces followed
+    # (stream_regions.py); 1 searches every frame whole. Default chosen by bench/stream_bench.py.
+    stream_full_detect_every: int = Field(5, ge=1, le=1000)
 
     # Seconds between SIGTERM and the start of shutdown, serving while /readyz says 503 (draining.py);
     # Kubernetes needs a few for the pod to leave the Service's endpoints.

@@ -59,9 +59,10 @@ class MTCNNDetector:
         """The P/R/O-Net cascade; a profiler sets its ``profile`` to time each step."""
         return self._cascade
 
-    def detect(self, gray: np.ndarray) -> list[Box]:
+    def detect(self, gray: np.ndarray, smallest_face: int | None = None) -> list[Box]:
+        """Faces in ``gray``, of at least the detector's smallest size, or ``smallest_face`` if larger."""
         gray = check_gray(gray)
-        smallest = max(self._min_face_size, self._min_face_fraction * min(gray.shape))
+        smallest = max(self._min_face_size, self._min_face_fraction * min(gray.shape), smallest_face or 0)
         f = max(1.0, smallest / MTCNN_MIN_FACE)
         with self._cascade.timed("downscale image"):
             small, halvings = shrink_with_halvings(gray, f)

@@ -32,12 +32,27 @@ class Box:
     def area(self) -> int:
         return self.width * self.height
 
+    def shifted(self, dx: int, dy: int) -> Box:
+        """The same face in an image whose origin is (-dx, -dy) from this one's: a box found in a
+        region of a frame, moved into the frame's own pixels."""
+        points = None if self.landmarks is None else tuple((px + dx, py + dy) for px, py in self.landmarks)
+        return Box(self.x + dx, self.y + dy, self.width, self.height, self.score, points)
+
     def iou(self, other: Box) -> float:
         ix = max(0, min(self.x + self.width, other.x + other.width) - max(self.x, other.x))
         iy = max(0, min(self.y + self.height, other.y + other.height) - max(self.y, other.y))
         inter = ix * iy
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Region:
+    """Part of an image to search for faces (``box``) and the smallest face worth finding there
+    (px; None: the detector's own), for a caller that knows where and how large faces are."""
+
+    box: Box
+    smallest_face: int | None = None
 
 
 @runtime_checkable

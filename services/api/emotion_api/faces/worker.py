@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -16,7 +17,9 @@ import numpy as np
 from .align import Alignment
 from .crop import crop_faces
 from .registry import make_detector
-from .types import Box
+from .mtcnn_detector import MTCNNDetector
+from .nms import nms
+from .types import Box, Region
 
 # One detector per thread or process: OpenCV DNN nets and cascades are not thread-safe.
 _local = threading.local()
@@ -33,14 +36,41 @@ def _detector(name: str, min_face: int | None = None):
 
 
 def detect_and_crop(
-    name: str, image: np.ndarray, size: int, alignment: Alignment = "none", min_face: int | None = None
+    name: str,
+    image: np.ndarray,
+    size: int,
+    alignment: Alignment = "none",
+    min_face: int | None = None,
+    regions: Sequence[Region] | None = None,
 ) -> tuple[list[Box], np.ndarray, float]:
     """Boxes (largest first), their ``size`` x ``size`` crops (cut as ``alignment`` says, see
-    ``crop_faces``) and the seconds detection took."""
+    ``crop_faces``) and the seconds detection took.
+
+    ``regions`` limit the search to boxes inside ``image`` and, for MTCNN detectors, to faces of
+    at least each one's ``smallest_face`` (a stream searching where its faces were,
+    stream_regions.py); None searches the whole image. Boxes and crops are still in and from the
+    whole image, so a crop's margin beyond a region is real picture, not padding.
+    """
     started = time.perf_counter()
-    boxes = sorted(_detector(name, min_face).detect(image), key=lambda b: b.width * b.height, reverse=True)
+    detector = _detector(name, min_face)
+    if regions is None:
+        found = detector.detect(image)
+    else:
+        found = [box for region in regions for box in _detect_in(detector, image, region)]
+        if len(regions) > 1:
+            found = nms(found)  # a face near where two regions meet is found in both
+    boxes = sorted(found, key=lambda b: b.width * b.height, reverse=True)
     seconds = time.perf_counter() - started
     return boxes, crop_faces(image, boxes, size, alignment=alignment), seconds
+
+
+def _detect_in(detector, image: np.ndarray, region: Region) -> list[Box]:
+    area = region.box
+    window = np.ascontiguousarray(image[area.y:area.y + area.height, area.x:area.x + area.width])
+    # Only MTCNN can skip pyramid levels for a size floor; other detectors search the window.
+    in_window = (detector.detect(window, region.smallest_face) if isinstance(detector, MTCNNDetector)
+                 else detector.detect(window))
+    return [box.shifted(area.x, area.y) for box in in_window]
 
 
 PARENT_POLL_S = 1.0

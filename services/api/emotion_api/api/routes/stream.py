@@ -16,6 +16,8 @@ Protocol (one connection = one camera; faces are tracked for the life of the con
   and error codes (an `overloaded` frame carries `retry_after`). Frames arriving faster than
   STREAM_MAX_FPS are answered `frame_rate_exceeded` unanalysed, so a client that sends flat out
   cannot take more than its share of the model.
+- Between whole-frame searches (every STREAM_FULL_DETECT_EVERY-th frame) a frame is searched only
+  around the faces found in the one before (stream_regions.py); the reply is the same either way.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ... import access, metrics
 from ...auth import presented_key
 from ...errors import ApiError, FrameRateExceeded, InvalidRequest, PayloadTooLarge, RateLimited, Unauthorized
 from ...runtime import Runtime
+from ...stream_regions import RegionPlanner
 from ...tracking import FaceTracker, track_faces
 from ..schemas import EmotionsResponse
 from ..upload import decode_base64_image, parse_json_object
@@ -107,6 +110,8 @@ class _Session:
         self.tracker = FaceTracker(smoothing=min(self.settings.stream_smoothing, 0.99),
                                    uncertain_threshold=self.settings.uncertain_threshold)
         self.budget = _FrameBudget(self.settings.stream_max_fps)
+        self.regions = RegionPlanner(self.settings.stream_full_detect_every)
+        self.frame_size: tuple[int, int] | None = None  # width, height of the last analysed frame
         self.frames = 0
 
     async def handle(self, message: dict[str, Any]) -> dict[str, Any] | None:
@@ -137,7 +142,15 @@ class _Session:
         if not self.budget.take():
             raise FrameRateExceeded(f"more than {self.settings.stream_max_fps:g} frames per second; frame skipped")
         await access.charge(self.runtime, self.identity)
-        result = await self.runtime.pipeline.analyze_upload(data, max_pixels=self.settings.max_image_pixels)
+        followed = self.tracker.seen_last()
+        regions = self.regions.plan(followed, *self.frame_size) if self.frame_size else None
+        result = await self.runtime.pipeline.analyze_upload(
+            data, max_pixels=self.settings.max_image_pixels, regions=regions
+        )
+        # The pipeline searches whole a frame the region does not fit (the camera changed size).
+        self.regions.record(result.searched, len(followed), len(result.faces))
+        self.frame_size = result.width, result.height
+        metrics.STREAM_SEARCHES.labels("frame" if result.searched is None else "region").inc()
         body = EmotionsResponse.from_result(result).model_dump(mode="json")
         body["faces"] = track_faces(self.tracker, body["faces"])
         body["frame"] = index
