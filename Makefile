@@ -89,6 +89,11 @@ $(LINT_VENV)/.installed: requirements/lint.txt
 lint-tools: $(LINT_VENV)/.installed
 
 FER_VENV := build/fer-venv
+# face-api.js's expression network, a peer on real photos (bench/faceapi_peer.py): the npm tarball,
+# pinned and checked against the registry's SHA-1, unpacked into build/face-api/package.
+FACEAPI := build/face-api/.installed
+FACEAPI_TGZ := https://registry.npmjs.org/@vladmandic/face-api/-/face-api-1.7.15.tgz
+FACEAPI_SHA1 := 10cddf5c405f6f52f37605c9ee28c91ac6a23ead
 
 # `fer` (the library a user would pick instead) is compared in its own venv: its pins
 # (numpy<2, torch) conflict with the gateway's.
@@ -127,8 +132,18 @@ bench-stream: install
 
 # The gateway's own path and `fer` on ../shared/datasets/real-photos (evaluation only, never trained on).
 # BENCH_ARGS e.g. --model models/emotion/8 --set DETECTOR=haar
-bench-real: install $(FER_VENV)/.installed
+bench-real: install $(FER_VENV)/.installed $(FACEAPI)
 	$(PY) bench/real_photos.py $(BENCH_ARGS)
+
+$(FACEAPI):
+	mkdir -p build/face-api
+	$(PYTHON) -c "import hashlib, sys, urllib.request; data = urllib.request.urlopen('$(FACEAPI_TGZ)', timeout=120).read(); \
+	    digest = hashlib.sha1(data).hexdigest(); \
+	    sys.exit(f'face-api tarball: sha1 {digest}, expected $(FACEAPI_SHA1)') if digest != '$(FACEAPI_SHA1)' else None; \
+	    open('build/face-api/face-api.tgz', 'wb').write(data)"
+	tar -xzf build/face-api/face-api.tgz -C build/face-api package/package.json package/LICENSE \
+	    package/model/face_expression_model.bin package/model/face_expression_model-weights_manifest.json
+	touch $@
 
 # Model rollout (docs/rollout.md). VERSION=N; WEIGHT=0.1 for canary; ROLLOUT_BACKEND=serving
 # (with SERVING_ADDRESS) drives TF Serving's labels, the default drives the embedded gateway.

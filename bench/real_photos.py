@@ -5,7 +5,8 @@ process: decode_image, the gateway's Runtime (detection pool, batcher, embedded 
 default settings plus any --set, one photo at a time. The answer for a photo is the emotion of
 its largest face; a photo without a face counts as wrong. That runs for the served version (the
 highest under models/emotion/) and for each --model (a version folder or a model base path), then
-`fer` runs on the same files in build/fer-venv (its pins conflict with .venv).
+`fer` runs on the same files in build/fer-venv (its pins conflict with .venv), and face-api.js's
+expression network on this gateway's face boxes (bench/faceapi_peer.py).
 
 Prints per model: faces found, accuracy, macro-F1 over the seven emotions, per-class recall.
 Writes <out>/<model>.confusion.png and <out>/results.json (figures and per-photo answers).
@@ -123,6 +124,22 @@ def fer_faces(photos: list[Photo]) -> tuple[str, list[Faces]] | None:
     return reply["version"], reply["faces"]
 
 
+def faceapi_results(photos: list[Photo], truth: list[str], out: Path) -> dict:
+    """face-api.js's expression network on this gateway's faces: colour crops as its own pipeline
+    feeds it, and this gateway's 48x48 gray crops (bench/faceapi_peer.py)."""
+    import faceapi_peer
+
+    if not faceapi_peer.available():
+        print(f"face-api.js: NOT AVAILABLE - not in {faceapi_peer.PACKAGE} (make bench-real fetches it)")
+        return {}
+    results = {}
+    for crops, what in (("colour", "colour crops, 112 px"), ("gray48", "this gateway's 48 px gray crops")):
+        faces = faceapi_peer.photo_faces([p.path for p in photos], crops)
+        name = f"face-api.js {faceapi_peer.version()} expressions ({what}; this gateway's detector)"
+        results[f"face-api {crops}"] = record(name, None, photos, truth, faces, out)
+    return results
+
+
 def answer(faces: Faces) -> str:
     """The emotion of the largest face (by box area), as a user looking at one portrait reads it."""
     if not faces:
@@ -204,7 +221,7 @@ def main() -> None:
     parser.add_argument("--into-reports", action="store_true",
                         help="also write each measured version's report/real_photos.json (read by its MODEL_CARD.md)")
     parser.add_argument("--no-fer", action="store_true",
-                        help="skip fer, e.g. for an A/B of gateway settings, where its figure does not change")
+                        help="skip the peers (fer, face-api.js), e.g. for an A/B of gateway settings, where their figures do not change")
     args = parser.parse_args()
     overrides = {name.lower(): value for name, value in (item.split("=", 1) for item in args.set)}
     unknown = set(overrides) - set(Settings.model_fields)
@@ -223,6 +240,8 @@ def main() -> None:
     fer = None if args.no_fer else fer_faces(photos)
     if fer is not None:
         results["fer"] = record(f"fer {fer[0]} (Haar)", None, photos, truth, fer[1], args.out)
+    if not args.no_fer:
+        results.update(faceapi_results(photos, truth, args.out))
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}/results.json and the confusion matrices beside it")
     if args.into_reports:
