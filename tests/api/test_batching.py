@@ -90,3 +90,34 @@ def scrape_batches() -> tuple[float, float]:
 
     return (REGISTRY.get_sample_value("emotion_batch_size_count") or 0.0,
             REGISTRY.get_sample_value("emotion_batch_size_sum") or 0.0)
+
+
+async def test_an_upload_counts_as_on_its_way_while_it_is_decoded(tmp_path, monkeypatch):
+    """Decoding is before detection: the batcher waits for an image being decoded as for one
+    being detected, so MAX_WAIT_MS only covers callers it cannot see (still uploading)."""
+    from pathlib import Path
+
+    from emotion_api import pipeline as pipeline_module
+    from emotion_api.core.config import Settings
+    from emotion_api.runtime import Runtime
+
+    models = Path(__file__).resolve().parents[2] / "models" / "emotion"
+    runtime = Runtime(Settings(model_base_path=models, rollout_state_path=tmp_path / "rollout.json",
+                               detect_in="threads", detect_workers=1, log_level="warning"))
+    await runtime.start()
+    seen: list[int] = []
+    real_decode = pipeline_module.decode_image
+
+    def watched_decode(data, **kwargs):
+        seen.append(runtime.pipeline.batcher._detecting)
+        return real_decode(data, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "decode_image", watched_decode)
+    try:
+        while not await runtime.backend.ready():
+            await asyncio.sleep(0.1)
+        result = await runtime.pipeline.analyze_upload(scene_png(3), max_pixels=runtime.settings.max_image_pixels)
+    finally:
+        await runtime.stop()
+    assert seen == [1] and result.faces
+    assert runtime.pipeline.batcher._detecting == 0

@@ -76,7 +76,7 @@ class Batcher:
 
     @contextlib.contextmanager
     def detecting(self) -> Iterator[None]:
-        """Marks a caller that is finding faces and will probably bring crops soon.
+        """Marks a caller that is decoding or finding faces and will probably bring crops soon.
 
         Face detection, not the model, is the slow stage, so under load crops trickle in one
         request at a time; waiting a little longer for callers known to be on their way fills

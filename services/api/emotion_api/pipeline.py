@@ -149,7 +149,10 @@ class Pipeline:
         decoded, analysed. The slot is freed when the crops are ready, before the batch queue."""
         with self.admission.admit() as slot:
             started = time.perf_counter()
-            image = await run_in_threadpool(decode_image, data, max_pixels=max_pixels)
+            # A decoding image's crops are on their way too. Nothing yields between the end of this
+            # mark and detection's own, so the batcher never sees it as gone in between.
+            with self.batcher.detecting():
+                image = await run_in_threadpool(decode_image, data, max_pixels=max_pixels)
             metrics.STAGE_LATENCY.labels("decode").observe(time.perf_counter() - started)
             return await self.analyze(image, detect=detect, selector=selector, slot=slot, regions=regions)
 
