@@ -123,7 +123,7 @@ class Pipeline:
 
     @staticmethod
     def _whole_image(image: np.ndarray, size: int) -> tuple[list[FaceBox], np.ndarray]:
-        from .faces import crop_faces
+        from .faces import Box, crop_faces
 
         height, width = image.shape
         # crop_faces squares the box with edge padding, as it does for detected faces.

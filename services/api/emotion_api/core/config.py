@@ -65,7 +65,9 @@ class Settings(BaseSettings):
 
     # Micro-batching and deadlines
     max_batch_size: int = Field(32, ge=1, le=1024)
-    max_wait_ms: float = Field(5.0, ge=0, le=1000)
+    # With nobody decoding or detecting, no crop the batcher can see is on its way: 0 sends a lone
+    # request's crops at once (5 ms less at concurrency 1, same throughput at 32; make bench A/B).
+    max_wait_ms: float = Field(0.0, ge=0, le=1000)
     max_wait_detecting_ms: float = Field(25.0, ge=0, le=1000)  # while other requests are still detecting
     queue_size: int = Field(256, ge=1, le=100_000)
     request_timeout_s: float = Field(10.0, gt=0, le=300)
