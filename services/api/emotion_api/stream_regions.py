@@ -4,9 +4,10 @@ At webcam rates a face moves a fraction of its size between frames and its size 
 per cent, so the previous frame's boxes, widened by a margin, hold it again, at nearly its size.
 Searching only there, and only for faces near the size of the smallest one followed, costs a
 fraction of searching the whole frame: MTCNN's cost goes with the pixels its first network scans,
-over the area searched and the pyramid levels from the smallest face sought. New faces can appear anywhere, so the whole frame is still searched on
-every STREAM_FULL_DETECT_EVERY-th frame, whenever no face is being followed, and on the frame after
-a followed face was not found in its region. Figures: docs/detection.md ("Streams").
+over the area searched and the pyramid levels from the smallest face sought. New faces can appear
+anywhere, so the whole frame is still searched on every STREAM_FULL_DETECT_EVERY-th frame, whenever
+no face is being followed, and on the frame after a followed face was not found in its region.
+Figures: docs/detection.md ("Streams").
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .faces import Box
 from .faces.types import Region
 
 # Each side of a followed box is widened by this share of the box's larger side, so a face that
-# moves up to half its size between two frames is still wholly inside the region.
+# moves up to a third of its size between two frames is still wholly inside the region.
 MARGIN = 0.35
 # A region larger than this share of the frame saves too little to be worth missing new faces.
 MAX_SHARE = 0.7
