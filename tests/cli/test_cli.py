@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,11 @@ def test_video_in_process_writes_a_playable_annotated_video_and_a_row_per_frame(
     assert run.returncode == 0, run.stderr[-3000:]
     shutil.copy(out, artifacts / "annotated.mp4")
     assert "12/12" in run.stderr and "100.0%" in run.stderr  # the progress bar reached the end
+    # Searched like a stream (STREAM_FULL_DETECT_EVERY=5): whole on frames 0, 5 and 10 (and after
+    # a frame whose region lost the face), around the face followed on the others; the rows
+    # below show the face found in every frame.
+    whole, around = map(int, re.search(r"(\d+) searched whole, (\d+) around the faces followed", run.stderr).groups())
+    assert whole + around == len(frames) and whole >= 3 and around >= 6
 
     probe = ffprobe(out)
     assert probe["codec_type"] == "video" and (probe["width"], probe["height"]) == (320, 240)

@@ -16,6 +16,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..faces.types import Region
+from ..stream_regions import RegionPlanner
+
 ANALYZE_PATH = "/v1/emotions"
 UPLOAD_FIELD = "image"
 
@@ -62,15 +65,26 @@ class LocalAnalyzer:
         if self._runtime is not None:
             await self._runtime.stop()
 
+    def region_planner(self) -> RegionPlanner:
+        """Video frames are searched like a stream's: around the faces followed, whole every
+        STREAM_FULL_DETECT_EVERY-th frame (stream_regions.py)."""
+        return RegionPlanner(self._settings.stream_full_detect_every)
+
     async def analyze_gray(self, gray: np.ndarray) -> dict[str, Any]:
+        body, _ = await self.analyze_frame(gray, None)
+        return body
+
+    async def analyze_frame(self, gray: np.ndarray,
+                            regions: tuple[Region, ...] | None) -> tuple[dict[str, Any], tuple[Region, ...] | None]:
+        """The response body, and the regions searched (None: the whole frame)."""
         from ..api.schemas import EmotionsResponse
         from ..errors import ApiError
 
         try:
-            result = await self._runtime.pipeline.analyze(gray)
+            result = await self._runtime.pipeline.analyze(gray, regions=regions)
         except ApiError as exc:
             raise AnalysisError(exc.code, exc.message) from None
-        return EmotionsResponse.from_result(result).model_dump(mode="json")
+        return EmotionsResponse.from_result(result).model_dump(mode="json"), result.searched
 
     async def analyze_file(self, path: Path) -> dict[str, Any]:
         from ..errors import ApiError
@@ -114,6 +128,13 @@ class RemoteAnalyzer:
             raise AnalysisError(error.get("code", f"http_{response.status_code}"),
                                 error.get("message", response.reason_phrase))
         return body
+
+    def region_planner(self) -> None:
+        """None: POST /v1/emotions takes no regions, so every frame is searched whole."""
+        return None
+
+    async def analyze_frame(self, gray: np.ndarray, regions: None) -> tuple[dict[str, Any], None]:
+        return await self.analyze_gray(gray), None
 
     async def analyze_gray(self, gray: np.ndarray) -> dict[str, Any]:
         # PNG keeps the frame exact (what the local pipeline would see) at a few ms per frame.

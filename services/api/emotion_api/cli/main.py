@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -93,9 +94,11 @@ async def _track(analyzer: Analyzer, capture: cv2.VideoCapture, args: argparse.N
         from ..core.config import get_settings
         threshold = get_settings().uncertain_threshold
     tracker = FaceTracker(smoothing=args.smoothing, uncertain_threshold=threshold)
+    searches: Counter = Counter()
     try:
         async with analyzer:
-            async for frame, result in video.analyze_frames(video.read_frames(capture, limit=limit), analyzer, tracker):
+            async for frame, result in video.analyze_frames(video.read_frames(capture, limit=limit), analyzer,
+                                                            tracker, searches):
                 if sink:
                     sink.write(video.draw(frame, result))
                 if table:
@@ -106,7 +109,7 @@ async def _track(analyzer: Analyzer, capture: cv2.VideoCapture, args: argparse.N
                     progress.advance()
     finally:
         if progress:
-            progress.close()
+            progress.close(f"{searches['frame']} searched whole, {searches['region']} around the faces followed")
         if sink:
             sink.close()
         if table:

@@ -27,10 +27,10 @@ class Progress:
             self._last_draw = now
             self._draw(now)
 
-    def close(self) -> None:
+    def close(self, summary: str = "") -> None:
         if self.enabled:
             self._draw(time.monotonic())
-            self.stream.write("\n")
+            self.stream.write(f"; {summary}\n" if summary else "\n")
             self.stream.flush()
 
     def _draw(self, now: float) -> None:

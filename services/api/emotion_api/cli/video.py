@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ import cv2
 import numpy as np
 from emotion_contract.labels import EMOTIONS
 
+from ..faces.types import Region
+from ..stream_regions import RegionPlanner
 from ..tracking import FaceTracker, track_faces
 from .draw import annotate
 
@@ -24,8 +27,14 @@ _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi
 
 
 class FrameAnalyzer(Protocol):
-    async def analyze_gray(self, gray: np.ndarray) -> dict[str, Any]:
-        """One grayscale frame -> the JSON body POST /v1/emotions would return for it."""
+    def region_planner(self) -> RegionPlanner | None:
+        """Where each frame is searched, or None when the analyzer searches every frame whole."""
+        ...
+
+    async def analyze_frame(self, gray: np.ndarray,
+                            regions: tuple[Region, ...] | None) -> tuple[dict[str, Any], tuple[Region, ...] | None]:
+        """One grayscale frame, searched in ``regions`` (None: whole) -> the JSON body POST
+        /v1/emotions would return for it, and the regions actually searched."""
         ...
 
 
@@ -118,12 +127,23 @@ class CsvSink:
 
 
 async def analyze_frames(
-    frames: Iterator[Frame], analyzer: FrameAnalyzer, tracker: FaceTracker
+    frames: Iterator[Frame], analyzer: FrameAnalyzer, tracker: FaceTracker, searches: Counter | None = None
 ) -> AsyncIterator[tuple[Frame, dict[str, Any]]]:
-    """Analyse and track each frame in order; yields the frame with its smoothed result."""
+    """Analyse and track each frame in order; yields the frame with its smoothed result.
+
+    As in a stream, a frame is searched only around the faces found in the one before, except
+    every few frames (the analyzer's planner), since most of a video's frames hold the same faces.
+    ``searches`` counts the frames searched whole ("frame") and around faces ("region")."""
+    planner = analyzer.region_planner()
     for frame in frames:
         gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
-        result = await analyzer.analyze_gray(gray)
+        followed = tracker.seen_last()
+        regions = planner.plan(followed, gray.shape[1], gray.shape[0]) if planner else None
+        result, searched = await analyzer.analyze_frame(gray, regions)
+        if planner:
+            planner.record(searched, len(followed), len(result.get("faces", [])))
+        if searches is not None:
+            searches["frame" if searched is None else "region"] += 1
         result = {**result, "frame": frame.index, "time_s": frame.time_s,
                   "faces": track_faces(tracker, result.get("faces", []))}
         yield frame, result
