@@ -90,6 +90,17 @@ def test_folded_calibration_is_what_the_saved_model_serves(trained_model, real_f
     assert card["arch"] == "deep-cnn-context"  # the card names what the calibration wraps
 
 
+def test_repeated_splits_average_the_two_fold_figure_over_seeds(raw_val_probs):
+    sharp, labels = raw_val_probs
+    one = calibrate.repeated_two_fold(sharp, labels, "temperature", splits=1)
+    assert one["ece_mean"] == pytest.approx(calibrate.two_fold(sharp, labels, "temperature")["after"]["ece"])
+    assert one["ece_std"] == 0.0
+    many = calibrate.repeated_two_fold(sharp, labels, "temperature", splits=6)
+    eces = [calibrate.two_fold(sharp, labels, "temperature", calibrate.SPLIT_SEED + i)["after"]["ece"] for i in range(6)]
+    assert many["ece_mean"] == pytest.approx(np.mean(eces)) and many["ece_std"] == pytest.approx(np.std(eces))
+    assert many["ece_std"] > 0  # 800 faces: the split moves the figure, which is why the mean is reported
+
+
 def test_ece_noise_floor_shrinks_with_more_faces():
     rng = np.random.default_rng(3)
     probs = _softmax(rng.normal(0, 2, (5000, 7)))

@@ -81,4 +81,5 @@ def test_cli_distils_and_exports_a_calibrated_student_with_int8(slice_dir, tmp_p
     card_md = (version / layout.REPORT_DIR / layout.MODEL_CARD_MD).read_text()
     for section in ("Architecture and cost", "Accuracy on val", "Calibration", "Known limits", "reproduce"):
         assert section in card_md
+    assert "mean ± sd of 25 random 2-fold splits" in card_md  # one split's held-out ECE is noisy
     assert (version / layout.REPORT_DIR / "reliability.png").stat().st_size > 0

@@ -96,6 +96,9 @@ def render(folder: Path) -> str:
                   f"| val, after | {after['ece']:.3f} | {after['nll']:.3f} |",
                   f"| held-out half of val (2-fold), before | {held['before']['ece']:.3f} | {held['before']['nll']:.3f} |",
                   f"| held-out half of val (2-fold), after | {held['after']['ece']:.3f} | {held['after']['nll']:.3f} |",
+                  *([f"| held-out half, mean ± sd of {rep['splits']} random 2-fold splits, after | "
+                     f"{rep['ece_mean']:.3f} ± {rep['ece_std']:.3f} | {rep['nll_mean']:.3f} |"]
+                    if (rep := calib.get("val_2fold_heldout_repeated")) else []),
                   "", f"On half of val ({metrics.get('images', 0) // 2} faces) even a perfectly calibrated model shows "
                   f"an ECE of about {calib.get('ece_noise_floor_half', float('nan')):.3f} (labels drawn from its own "
                   "probabilities): that is the floor the held-out figure is measured against.",
