@@ -57,13 +57,39 @@ def raw_val_probs(fer_dir):
 def test_calibration_lowers_nll_on_held_out_val_faces(raw_val_probs):
     sharp, labels = raw_val_probs
     fit_on, held_out = slice(0, 400), slice(400, 800)
-    for method in ("temperature", "vector"):
+    for method in calibrate.METHODS:
         params = calibrate.fit(sharp[fit_on], labels[fit_on], method)
         after = calibrate.apply(sharp[held_out], params)
         assert calibrate.nll(after, labels[held_out]) < calibrate.nll(sharp[held_out], labels[held_out]), method
     report = calibrate.calibrate(sharp, labels)
     held = report["val_2fold_heldout"]
-    assert held["after"]["nll"] < held["before"]["nll"] and report["method"] in ("temperature", "vector")
+    assert held["after"]["nll"] < held["before"]["nll"] and report["method"] in calibrate.METHODS
+    repeated = report["val_2fold_heldout_repeated_by_method"]
+    if report["method"] == "top-label":  # chosen only for a lower mean held-out ECE
+        assert repeated["top-label"]["ece_mean"] < min(repeated["temperature"]["ece_mean"], repeated["vector"]["ece_mean"])
+
+
+def test_top_label_scaling_recalibrates_the_top_probability_and_keeps_every_answer():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 2, (6000, 7))
+    labels = np.array([rng.choice(7, p=p) for p in _softmax(logits)])
+    # Overconfident on faces it calls class 0, underconfident on the others: one temperature
+    # cannot fix both, a scale and bias per predicted class can.
+    skewed = np.where((logits.argmax(1) == 0)[:, None], 2.5 * logits, 0.6 * logits)
+    probs = _softmax(skewed)
+    fit_on, held_out = slice(0, 3000), slice(3000, None)
+    top = calibrate.apply(probs[held_out], calibrate.fit(probs[fit_on], labels[fit_on], "top-label"))
+    temp = calibrate.apply(probs[held_out], calibrate.fit(probs[fit_on], labels[fit_on], "temperature"))
+    assert (top.argmax(1) == probs[held_out].argmax(1)).all()
+    np.testing.assert_allclose(top.sum(1), 1.0, atol=1e-9)
+    assert calibrate.ece(top, labels[held_out]) < 0.03 < calibrate.ece(temp, labels[held_out])
+    # The other classes keep their proportions to each other (log probabilities are floored at
+    # 1e-7, so compare rows where none is near it).
+    others = ~np.eye(7, dtype=bool)[top.argmax(1)]
+    share_after = np.where(others, top, 0) / np.where(others, top, 0).sum(1, keepdims=True)
+    share_before = np.where(others, probs[held_out], 0) / np.where(others, probs[held_out], 0).sum(1, keepdims=True)
+    visible = others & (np.where(others, probs[held_out], 1).min(1) > 1e-5)[:, None]
+    np.testing.assert_allclose(share_after[visible], share_before[visible], rtol=1e-3, atol=1e-6)
 
 
 def test_uncertain_threshold_is_the_lowest_that_keeps_80_percent(val_probs):
@@ -76,17 +102,29 @@ def test_uncertain_threshold_is_the_lowest_that_keeps_80_percent(val_probs):
     assert correct[conf >= lower].mean() < 0.8 or lower <= conf.min()
 
 
-def test_folded_calibration_is_what_the_saved_model_serves(trained_model, real_faces, tmp_path):
+@pytest.mark.parametrize("method", ["vector", "top-label"])
+def test_folded_calibration_is_what_the_saved_model_serves(trained_model, real_faces, tmp_path, method):
+    from fer_trainer.evaluate import tflite_predictor
+
     raw = tf.nn.softmax(trained_model(real_faces[..., None].astype(np.float32), training=False)).numpy()
-    rng = np.random.default_rng(5)  # a vector scaling of the size fits give on val
-    params = {"method": "vector", "class_scale": rng.uniform(0.6, 1.2, 7).tolist(),
-              "class_bias": rng.normal(0, 0.3, 7).tolist()}
+    rng = np.random.default_rng(5)  # parameters of the size fits give on val
+    scale, bias = rng.uniform(0.6, 1.2, 7).tolist(), rng.normal(0, 0.3, 7).tolist()
+    params = ({"method": method, "class_scale": scale, "class_bias": bias} if method == "vector"
+              else {"method": method, "top_scale": scale, "top_bias": bias})
     version = export.export(calibrate.with_calibration(trained_model, params), tmp_path / "emotion", real_faces,
                             card={"calibration": params})
     served = load_predictor(version)(real_faces)
     np.testing.assert_allclose(served, calibrate.apply(raw, params), atol=1e-4)  # float32 graph vs float64 numpy
+    # The TFLite copy (float16 weights) runs the same calibration op for op.
+    lite = tflite_predictor(version / layout.TFLITE_FILE)(real_faces)
+    assert (lite.argmax(1) == served.argmax(1)).mean() >= 0.95 and np.abs(lite - served).max() < 0.05
+    if method == "top-label":
+        assert (served.argmax(1) == raw.argmax(1)).all()
     card = json.loads(layout.model_card_path(version).read_text())
-    assert card["calibration"]["class_scale"] == pytest.approx(params["class_scale"])
+    assert card["calibration"]["method"] == method
+    for key, values in params.items():
+        if key != "method":
+            assert card["calibration"][key] == pytest.approx(values)
     assert card["arch"] == "deep-cnn-context"  # the card names what the calibration wraps
 
 

@@ -7,6 +7,13 @@ log-likelihood on held-out labelled faces; it never changes the top-1 answer. Th
 SavedModel applies it inside `serving_default`, so Serving, the embedded backend and TFLite all
 return calibrated probabilities with nothing new on their side.
 
+Top-label scaling recalibrates only what ECE and the `uncertain` flag read, the top probability:
+its log-odds get a scale and a bias per predicted class (Platt scaling per class, the "top-label
+calibration" of Gupta & Ramdas, 2022), the other classes share the rest in their own proportions,
+and the top class is kept on top, so the answer never changes. On version 9 and on the equalized
+student it lowered the held-out ECE (mean of 50 paired splits) by 0.002 and 0.006 below vector
+scaling (docs/model-history.md).
+
 Because the same val images fit T and measure it, the report also gives a 2-fold figure: T
 fitted on one half of val and measured on the other, both ways, averaged; and, because one split
 of a few thousand faces is noisy, its mean and spread over 25 random splits.
@@ -31,6 +38,13 @@ REPEATED_SPLITS = 25
 # to be preferred over the one-parameter method.
 VECTOR_MIN_NLL_GAIN = 0.01
 VECTOR_MAX_ACCURACY_LOSS = 0.002
+# Top-label scaling's per-class parameters are pulled towards (1, 0) by this L2 weight: a class
+# the model seldom predicts (disgust) has too few faces on half of val to fit two numbers alone.
+TOP_LABEL_L2 = 1e-3
+# Calibrated log-odds of the top class stay at least this far above the runner-up's share, so the
+# top class stays on top after rounding too.
+TOP_LABEL_MARGIN = 1e-4
+METHODS = ("temperature", "vector", "top-label")
 _EPS = 1e-7
 
 
@@ -50,8 +64,34 @@ def scale(probs: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def apply(probs: np.ndarray, params: dict) -> np.ndarray:
-    """Probabilities after a fitted calibration (`class_scale`, `class_bias` per class)."""
+    """Probabilities after a fitted calibration: `class_scale`, `class_bias` per class, or
+    `top_scale`, `top_bias` per predicted class for top-label scaling."""
+    if params.get("method") == "top-label":
+        return np.exp(top_label_log_probs(_log(probs), np.asarray(params["top_scale"]), np.asarray(params["top_bias"])))
     return _softmax(_log(probs) * np.asarray(params["class_scale"]) + np.asarray(params["class_bias"]))
+
+
+def _top_parts(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the top class, its log-odds against the rest, log of the rest's total, and the
+    runner-up's log-share of the rest. Sums of the other classes, not 1 - top: a softmax that
+    rounds its top to 1.0 still has a rest."""
+    log_p = log_p - np.logaddexp.reduce(log_p, axis=1, keepdims=True)
+    rows = np.arange(len(log_p))
+    top = log_p.argmax(1)
+    others = log_p.copy()
+    others[rows, top] = -np.inf
+    log_rest = np.logaddexp.reduce(others, axis=1)
+    return top, log_p[rows, top] - log_rest, log_rest, others.max(1) - log_rest
+
+
+def top_label_log_probs(log_p: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Top-label scaling in log space (the same steps as `TopLabelCalibration`)."""
+    top, odds, log_rest, runner_up = _top_parts(log_p)
+    u = np.maximum(scale[top] * odds + bias[top], runner_up + TOP_LABEL_MARGIN)
+    rows = np.arange(len(log_p))
+    out = log_p - np.logaddexp.reduce(log_p, axis=1, keepdims=True) - log_rest[:, None] - np.logaddexp(0, u)[:, None]
+    out[rows, top] = -np.logaddexp(0, -u)
+    return out
 
 
 def nll(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -89,6 +129,22 @@ def fit_vector(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nd
     return theta[:k], theta[k:]
 
 
+def fit_top_label(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per predicted class k, the scale and bias of the top probability's log-odds that minimise
+    the log-loss of "the top answer is right" (regularised towards no change)."""
+    k = probs.shape[1]
+    top, odds, _, _ = _top_parts(_log(probs))
+    right = (top == labels).astype(np.float64)
+
+    def loss(theta):
+        u = theta[:k][top] * odds + theta[k:][top]
+        return float(np.mean(np.logaddexp(0, u) - right * u)
+                     + TOP_LABEL_L2 * (((theta[:k] - 1) ** 2).sum() + (theta[k:] ** 2).sum()))
+
+    theta = minimize(loss, np.r_[np.ones(k), np.zeros(k)], method="L-BFGS-B").x
+    return theta[:k], theta[k:]
+
+
 def fit(probs: np.ndarray, labels: np.ndarray, method: str) -> dict:
     k = probs.shape[1]
     if method == "temperature":
@@ -97,6 +153,9 @@ def fit(probs: np.ndarray, labels: np.ndarray, method: str) -> dict:
     if method == "vector":
         w, b = fit_vector(probs, labels)
         return {"method": method, "class_scale": w.tolist(), "class_bias": b.tolist()}
+    if method == "top-label":
+        w, b = fit_top_label(probs, labels)
+        return {"method": method, "top_scale": w.tolist(), "top_bias": b.tolist()}
     raise ValueError(f"unknown calibration method {method!r}")
 
 
@@ -161,25 +220,32 @@ def ece_noise_floor(probs: np.ndarray, n: int, draws: int = 20, seed: int = SPLI
     return float(np.mean(values))
 
 
-def choose(heldout: dict) -> str:
-    """Temperature unless vector scaling lowers held-out NLL clearly at (almost) no accuracy cost."""
+def choose(heldout: dict, repeated: dict) -> str:
+    """Temperature unless vector scaling lowers held-out NLL clearly at (almost) no accuracy cost;
+    then top-label scaling instead if its held-out ECE, averaged over the repeated splits, is lower
+    still (it keeps every answer, and recalibrates only the top probability, which ECE reads)."""
     t, v = heldout["temperature"]["after"], heldout["vector"]["after"]
+    best = "temperature"
     if t["nll"] - v["nll"] >= VECTOR_MIN_NLL_GAIN and t["accuracy"] - v["accuracy"] <= VECTOR_MAX_ACCURACY_LOSS:
-        return "vector"
-    return "temperature"
+        best = "vector"
+    if repeated["top-label"]["ece_mean"] < repeated[best]["ece_mean"]:
+        best = "top-label"
+    return best
 
 
 def calibrate(probs: np.ndarray, labels: np.ndarray, method: str = "auto") -> dict:
     """Everything the report needs: the method and its parameters fitted on all of val,
-    before/after figures, the 2-fold held-out figures of both methods, and the uncertain threshold."""
-    heldout = {m: two_fold(probs, labels, m) for m in ("temperature", "vector")}
-    chosen = choose(heldout) if method == "auto" else method
+    before/after figures, the 2-fold held-out figures of every method (one split, and the mean over
+    repeated splits), and the uncertain threshold."""
+    heldout = {m: two_fold(probs, labels, m) for m in METHODS}
+    repeated = {m: repeated_two_fold(probs, labels, m) for m in METHODS}
+    chosen = choose(heldout, repeated) if method == "auto" else method
     params = fit(probs, labels, chosen)
     calibrated = apply(probs, params)
     return {**params, "ece_bins": ECE_BINS,
             "val": {"before": _figures(probs, labels), "after": _figures(calibrated, labels)},
             "val_2fold_heldout": heldout[chosen], "val_2fold_heldout_by_method": heldout,
-            "val_2fold_heldout_repeated": repeated_two_fold(probs, labels, chosen),
+            "val_2fold_heldout_repeated": repeated[chosen], "val_2fold_heldout_repeated_by_method": repeated,
             "ece_noise_floor_half": ece_noise_floor(calibrated, len(labels) // 2),
             "uncertain": uncertain_threshold(calibrated, labels)}
 
@@ -228,9 +294,43 @@ class Calibration(keras.layers.Layer):
         return {**super().get_config(), "class_scale": self.class_scale, "class_bias": self.class_bias}
 
 
+@keras.saving.register_keras_serializable(package="fer_trainer")
+class TopLabelCalibration(keras.layers.Layer):
+    """Logits in, calibrated log-probabilities out (see `top_label_log_probs`): the top class's
+    log-odds against the rest scaled and shifted by its class's parameters, but kept above the
+    runner-up's share, and the other classes sharing the rest in their own proportions."""
+
+    def __init__(self, top_scale=(), top_bias=(), margin: float = TOP_LABEL_MARGIN, **kwargs):
+        super().__init__(**kwargs)
+        self.top_scale, self.top_bias = [float(v) for v in top_scale], [float(v) for v in top_bias]
+        self.margin = float(margin)
+
+    def call(self, logits):
+        ops = keras.ops
+        log_p = ops.log_softmax(logits, axis=-1)
+        # The first class at the maximum, as numpy's argmax; not ops.argmax, whose TensorFlow
+        # form needs an op (BitwiseAnd) that TFLite's builtins lack.
+        at_max = ops.cast(log_p >= ops.max(log_p, axis=-1, keepdims=True), log_p.dtype)
+        is_top = at_max * ops.cast(ops.cumsum(at_max, axis=-1) == 1, log_p.dtype)
+        others = ops.where(is_top > 0, ops.full_like(log_p, -1e30), log_p)
+        log_rest = ops.logsumexp(others, axis=-1)
+        odds = ops.sum(log_p * is_top, axis=-1) - log_rest
+        scale = ops.sum(is_top * ops.convert_to_tensor(self.top_scale, dtype=log_p.dtype), axis=-1)
+        bias = ops.sum(is_top * ops.convert_to_tensor(self.top_bias, dtype=log_p.dtype), axis=-1)
+        u = ops.maximum(scale * odds + bias, ops.max(others, axis=-1) - log_rest + self.margin)
+        rest = log_p - ops.expand_dims(log_rest + ops.softplus(u), -1)
+        return ops.where(is_top > 0, ops.expand_dims(-ops.softplus(-u), -1), rest)
+
+    def get_config(self):
+        return {**super().get_config(), "top_scale": self.top_scale, "top_bias": self.top_bias, "margin": self.margin}
+
+
 def with_calibration(model: keras.Model, params: dict) -> keras.Model:
     inputs = keras.Input(model.inputs[0].shape[1:], name="pixels")
-    layer = Calibration(params["class_scale"], params["class_bias"], name="calibration")
+    if params.get("method") == "top-label":
+        layer = TopLabelCalibration(params["top_scale"], params["top_bias"], name="calibration")
+    else:
+        layer = Calibration(params["class_scale"], params["class_bias"], name="calibration")
     return keras.Model(inputs, layer(model(inputs)), name=f"calibrated_{model.name}")
 
 

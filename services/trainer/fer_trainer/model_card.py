@@ -87,8 +87,10 @@ def render(folder: Path) -> str:
         before, after = calib["val"]["before"], calib["val"]["after"]
         held = calib["val_2fold_heldout"]
         unc = calib["uncertain"]
-        param = (f"T = {calib['temperature']:.3f}" if calib["method"] == "temperature"
-                 else "a scale and bias per class (assets/model.json)")
+        param = {"temperature": f"T = {calib.get('temperature', float('nan')):.3f}",
+                 "top-label": "a scale and bias of the top probability's log-odds per predicted class; the answer "
+                              "never changes (assets/model.json)"}.get(calib["method"],
+                                                                      "a scale and bias per class (assets/model.json)")
         lines += ["", "## Calibration", "",
                   f"{calib['method'].capitalize()} scaling ({param}), fitted on val and folded into `serving_default`.",
                   "", f"| | ECE ({calib['ece_bins']} bins) | NLL |", "|---|---|---|",
