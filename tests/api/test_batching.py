@@ -121,3 +121,35 @@ async def test_an_upload_counts_as_on_its_way_while_it_is_decoded(tmp_path, monk
         await runtime.stop()
     assert seen == [1] and result.faces
     assert runtime.pipeline.batcher._detecting == 0
+
+
+async def test_flip_tta_answers_the_mean_of_each_face_and_its_mirror(tmp_path):
+    """FLIP_TTA: the batcher sends each crop and its mirror image in the same backend call and
+    answers their mean; a call then holds half of max_batch_size crops."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from emotion_api.backends.embedded import EmbeddedBackend
+    from emotion_api.batcher import Batcher
+    from emotion_api.rollout_state import RolloutWatcher, Target
+
+    models = Path(__file__).resolve().parents[2] / "models" / "emotion"
+    backend = EmbeddedBackend(models, model_name="emotion", rollout=RolloutWatcher(tmp_path / "rollout.json"),
+                              poll_s=3600)
+    await backend.start()
+    batcher = Batcher(backend, max_batch_size=4, max_wait_ms=0, queue_size=64, flip_tta=True)
+    batcher.start()
+    faces = np.stack([face for _, face in val_faces(per_class=1)])[..., None]  # 7 real faces, one per class
+    try:
+        plain = (await backend.predict(faces, Target())).probabilities
+        mirrored = (await backend.predict(np.ascontiguousarray(faces[:, :, ::-1]), Target())).probabilities
+        before = scrape_batches()
+        answer = await batcher.predict(faces, Target())
+        after = scrape_batches()
+    finally:
+        await batcher.close()
+        await backend.close()
+    assert not np.allclose(plain, mirrored, atol=1e-3), "a mirrored face is another input to the model"
+    np.testing.assert_allclose(answer.probabilities, (plain + mirrored) / 2, atol=1e-5)
+    assert after[0] - before[0] == 4 and after[1] - before[1] == 7  # calls of 2, 2, 2, 1 crops (4, 4, 4, 2 images)

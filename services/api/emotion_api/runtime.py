@@ -34,6 +34,7 @@ class Runtime:
             max_wait_ms=settings.max_wait_ms,
             max_wait_detecting_ms=settings.max_wait_detecting_ms,
             queue_size=settings.queue_size,
+            flip_tta=settings.flip_tta,
         )
         self.pipeline = Pipeline(
             backend=self.backend,
