@@ -47,18 +47,13 @@ async def test_batcher_waits_longer_only_for_callers_still_detecting(tmp_path):
     """A crop that arrives while another request is detecting waits for it (one backend call);
     with nobody detecting, a lone crop leaves after the short max_wait."""
     import time
-    from pathlib import Path
 
     import numpy as np
 
-    from emotion_api.backends.embedded import EmbeddedBackend
     from emotion_api.batcher import Batcher
-    from emotion_api.rollout_state import RolloutWatcher, Target
+    from emotion_api.rollout_state import Target
 
-    models = Path(__file__).resolve().parents[2] / "models" / "emotion"
-    backend = EmbeddedBackend(models, model_name="emotion", rollout=RolloutWatcher(tmp_path / "rollout.json"),
-                              poll_s=3600)
-    await backend.start()
+    backend = await started_backend(tmp_path)
     batcher = Batcher(backend, max_batch_size=32, max_wait_ms=5, queue_size=64, max_wait_detecting_ms=2000)
     batcher.start()
     faces = np.stack([face for _, face in val_faces(per_class=1)])[..., None]
@@ -83,6 +78,20 @@ async def test_batcher_waits_longer_only_for_callers_still_detecting(tmp_path):
     finally:
         await batcher.close()
         await backend.close()
+
+
+async def started_backend(tmp_path):
+    """The embedded backend on the shipped models, started; the caller closes it."""
+    from pathlib import Path
+
+    from emotion_api.backends.embedded import EmbeddedBackend
+    from emotion_api.rollout_state import RolloutWatcher
+
+    models = Path(__file__).resolve().parents[2] / "models" / "emotion"
+    backend = EmbeddedBackend(models, model_name="emotion", rollout=RolloutWatcher(tmp_path / "rollout.json"),
+                              poll_s=3600)
+    await backend.start()
+    return backend
 
 
 def scrape_batches() -> tuple[float, float]:
@@ -126,18 +135,12 @@ async def test_an_upload_counts_as_on_its_way_while_it_is_decoded(tmp_path, monk
 async def test_flip_tta_answers_the_mean_of_each_face_and_its_mirror(tmp_path):
     """FLIP_TTA: the batcher sends each crop and its mirror image in the same backend call and
     answers their mean; a call then holds half of max_batch_size crops."""
-    from pathlib import Path
-
     import numpy as np
 
-    from emotion_api.backends.embedded import EmbeddedBackend
     from emotion_api.batcher import Batcher
-    from emotion_api.rollout_state import RolloutWatcher, Target
+    from emotion_api.rollout_state import Target
 
-    models = Path(__file__).resolve().parents[2] / "models" / "emotion"
-    backend = EmbeddedBackend(models, model_name="emotion", rollout=RolloutWatcher(tmp_path / "rollout.json"),
-                              poll_s=3600)
-    await backend.start()
+    backend = await started_backend(tmp_path)
     batcher = Batcher(backend, max_batch_size=4, max_wait_ms=0, queue_size=64, flip_tta=True)
     batcher.start()
     faces = np.stack([face for _, face in val_faces(per_class=1)])[..., None]  # 7 real faces, one per class

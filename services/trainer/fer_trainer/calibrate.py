@@ -71,26 +71,25 @@ def apply(probs: np.ndarray, params: dict) -> np.ndarray:
     return _softmax(_log(probs) * np.asarray(params["class_scale"]) + np.asarray(params["class_bias"]))
 
 
-def _top_parts(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: the top class, its log-odds against the rest, log of the rest's total, and the
-    runner-up's log-share of the rest. Sums of the other classes, not 1 - top: a softmax that
-    rounds its top to 1.0 still has a rest."""
+def _top_parts(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the normalised log-probabilities, the top class, its log-odds against the rest,
+    log of the rest's total, and the runner-up's log-share of the rest. Sums of the other classes,
+    not 1 - top: a softmax that rounds its top to 1.0 still has a rest."""
     log_p = log_p - np.logaddexp.reduce(log_p, axis=1, keepdims=True)
     rows = np.arange(len(log_p))
     top = log_p.argmax(1)
     others = log_p.copy()
     others[rows, top] = -np.inf
     log_rest = np.logaddexp.reduce(others, axis=1)
-    return top, log_p[rows, top] - log_rest, log_rest, others.max(1) - log_rest
+    return log_p, top, log_p[rows, top] - log_rest, log_rest, others.max(1) - log_rest
 
 
 def top_label_log_probs(log_p: np.ndarray, scale: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """Top-label scaling in log space (the same steps as `TopLabelCalibration`)."""
-    top, odds, log_rest, runner_up = _top_parts(log_p)
+    log_p, top, odds, log_rest, runner_up = _top_parts(log_p)
     u = np.maximum(scale[top] * odds + bias[top], runner_up + TOP_LABEL_MARGIN)
-    rows = np.arange(len(log_p))
-    out = log_p - np.logaddexp.reduce(log_p, axis=1, keepdims=True) - log_rest[:, None] - np.logaddexp(0, u)[:, None]
-    out[rows, top] = -np.logaddexp(0, -u)
+    out = log_p - (log_rest + np.logaddexp(0, u))[:, None]
+    out[np.arange(len(log_p)), top] = -np.logaddexp(0, -u)
     return out
 
 
@@ -133,7 +132,7 @@ def fit_top_label(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
     """Per predicted class k, the scale and bias of the top probability's log-odds that minimise
     the log-loss of "the top answer is right" (regularised towards no change)."""
     k = probs.shape[1]
-    top, odds, _, _ = _top_parts(_log(probs))
+    _, top, odds, _, _ = _top_parts(_log(probs))
     right = (top == labels).astype(np.float64)
 
     def loss(theta):
@@ -157,6 +156,15 @@ def fit(probs: np.ndarray, labels: np.ndarray, method: str) -> dict:
         w, b = fit_top_label(probs, labels)
         return {"method": method, "top_scale": w.tolist(), "top_bias": b.tolist()}
     raise ValueError(f"unknown calibration method {method!r}")
+
+
+PARAMETER_KEYS = ("method", "temperature", "class_scale", "class_bias", "top_scale", "top_bias")
+
+
+def parameters(fitted: dict) -> dict:
+    """The fitted method and its parameters (what the model card records and
+    `with_calibration` folds in), without the report's figures."""
+    return {k: fitted[k] for k in PARAMETER_KEYS if k in fitted}
 
 
 def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
@@ -196,13 +204,18 @@ def two_fold(probs: np.ndarray, labels: np.ndarray, method: str, seed: int = SPL
             for when in ("before", "after")}
 
 
+def _summary(runs: list[dict]) -> dict:
+    """Mean and standard deviation of `two_fold` results' held-out figures after calibration."""
+    after = [r["after"] for r in runs]
+    return {"splits": len(runs), **{f"{k}_{stat}": float(fn([a[k] for a in after]))
+                                    for k in ("ece", "nll", "accuracy") for stat, fn in (("mean", np.mean), ("std", np.std))}}
+
+
 def repeated_two_fold(probs: np.ndarray, labels: np.ndarray, method: str,
                       splits: int = REPEATED_SPLITS) -> dict:
     """`two_fold` over `splits` random splits (seeds SPLIT_SEED, SPLIT_SEED + 1, ...): the held-out
     figures' mean and standard deviation, since on a few thousand faces one split is noisy."""
-    runs = [two_fold(probs, labels, method, SPLIT_SEED + i)["after"] for i in range(splits)]
-    return {"splits": splits, **{f"{k}_{stat}": float(fn([r[k] for r in runs]))
-                                 for k in ("ece", "nll", "accuracy") for stat, fn in (("mean", np.mean), ("std", np.std))}}
+    return _summary([two_fold(probs, labels, method, SPLIT_SEED + i) for i in range(splits)])
 
 
 def ece_noise_floor(probs: np.ndarray, n: int, draws: int = 20, seed: int = SPLIT_SEED) -> float:
@@ -237,8 +250,9 @@ def calibrate(probs: np.ndarray, labels: np.ndarray, method: str = "auto") -> di
     """Everything the report needs: the method and its parameters fitted on all of val,
     before/after figures, the 2-fold held-out figures of every method (one split, and the mean over
     repeated splits), and the uncertain threshold."""
-    heldout = {m: two_fold(probs, labels, m) for m in METHODS}
-    repeated = {m: repeated_two_fold(probs, labels, m) for m in METHODS}
+    runs = {m: [two_fold(probs, labels, m, SPLIT_SEED + i) for i in range(REPEATED_SPLITS)] for m in METHODS}
+    heldout = {m: r[0] for m, r in runs.items()}  # the first split is the one reported alone
+    repeated = {m: _summary(r) for m, r in runs.items()}
     chosen = choose(heldout, repeated) if method == "auto" else method
     params = fit(probs, labels, chosen)
     calibrated = apply(probs, params)

@@ -128,8 +128,7 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
                                                 verbose=0)).numpy()
         fitted = calibrate.calibrate(raw_probs, val.labels, calibration)
         model = calibrate.with_calibration(model, fitted)
-        card["calibration"] = {k: fitted[k] for k in ("method", "temperature", "class_scale", "class_bias",
-                                                      "top_scale", "top_bias") if k in fitted}
+        card["calibration"] = calibrate.parameters(fitted)
         card["uncertain_threshold"] = fitted["uncertain"]["threshold"]
 
     def add_report(staging: Path, version: int) -> None:
