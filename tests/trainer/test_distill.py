@@ -11,9 +11,9 @@ from fer_trainer import architectures
 from fer_trainer.data import load_split
 from fer_trainer.distill import CACHE_FILE, DistillationLoss, targets, teacher_probabilities
 from fer_trainer.evaluate import load_predictor
-from fer_trainer.train import Recipe, compile_model
+from fer_trainer.train import Recipe, compile_model, fit
 
-from .conftest import REPO, run_cli
+from .conftest import REPO, StopAfterFirstEpoch, run_cli
 
 SHIPPED = REPO / "models" / "emotion"
 SERVED = SHIPPED / str(layout.newest_version(SHIPPED))
@@ -83,3 +83,16 @@ def test_cli_distils_and_exports_a_calibrated_student_with_int8(slice_dir, tmp_p
         assert section in card_md
     assert "mean ± sd of 25 random 2-fold splits" in card_md  # one split's held-out ECE is noisy
     assert (version / layout.REPORT_DIR / "reliability.png").stat().st_size > 0
+
+
+def test_a_stopped_distillation_run_resumes_in_a_new_process(slice_dir, tmp_path):
+    # The checkpoint is compiled with DistillationLoss; a fresh `--resume` process must know it
+    # before it loads the checkpoint, which an in-process resume would not show.
+    train, val = load_split(slice_dir, "train"), load_split(slice_dir, "val")
+    recipe = Recipe(arch="deep-cnn-context-xs", epochs=2, batch_size=16, warmup_epochs=0, teacher=str(SERVED))
+    with pytest.raises(KeyboardInterrupt):
+        fit(train, val, tmp_path / "run", recipe, extra_callbacks=[StopAfterFirstEpoch()])
+    run = run_cli("train", "--resume", "--data", str(slice_dir), "--run-dir", str(tmp_path / "run"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "resuming after epoch 1" in run.stdout
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["epochs_done"] == 2

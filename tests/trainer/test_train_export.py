@@ -12,7 +12,7 @@ from fer_trainer.data import Split, load_split
 from fer_trainer.evaluate import evaluate_to_folder, tflite_predictor
 from fer_trainer.train import Recipe, build_model, fit
 
-from .conftest import run_cli
+from .conftest import StopAfterFirstEpoch, run_cli
 
 
 @pytest.mark.parametrize("arch", sorted(architectures.ARCHITECTURES))
@@ -51,17 +51,11 @@ def test_a_few_steps_lower_the_loss(slice_dir):
     assert after < before * 0.7
 
 
-class _StopAfterFirstEpoch(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 1:
-            raise KeyboardInterrupt  # as if the process were stopped mid-run
-
-
 def test_interrupted_fit_resumes_where_it_stopped(slice_dir, tmp_path):
     train, val = load_split(slice_dir, "train"), load_split(slice_dir, "val")
     recipe = Recipe(epochs=2, batch_size=16, warmup_epochs=0)
     with pytest.raises(KeyboardInterrupt):
-        fit(train, val, tmp_path / "run", recipe, extra_callbacks=[_StopAfterFirstEpoch()])
+        fit(train, val, tmp_path / "run", recipe, extra_callbacks=[StopAfterFirstEpoch()])
     assert (tmp_path / "run" / "best.keras").exists()
     with pytest.raises(FileExistsError, match="--resume"):
         fit(train, val, tmp_path / "run", recipe)

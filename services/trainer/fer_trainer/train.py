@@ -194,6 +194,8 @@ def fit(train: Split, val: Split, run_dir: Path, recipe: Recipe, resume: bool = 
     steps = len(train) // recipe.batch_size
     if resume and last.exists():
         initial_epoch = json.loads((run_dir / "last.json").read_text())["epochs_done"]
+        if recipe.teacher:
+            from . import distill  # noqa: F401  registers DistillationLoss, which the compiled checkpoint names
         model = keras.models.load_model(last)  # compiled, with optimizer state and schedule position
         print(f"resuming after epoch {initial_epoch}", flush=True)
     else:
