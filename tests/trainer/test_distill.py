@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from emotion_contract import layout
-from fer_trainer import architectures
+from fer_trainer import architectures, export
 from fer_trainer.data import load_split
 from fer_trainer.distill import CACHE_FILE, DistillationLoss, targets, teacher_probabilities
 from fer_trainer.evaluate import load_predictor
@@ -78,6 +78,10 @@ def test_cli_distils_and_exports_a_calibrated_student_with_int8(slice_dir, tmp_p
     metrics = json.loads((version / layout.REPORT_DIR / "metrics.json").read_text())
     for key in ("tflite", "tflite_int8"):  # agreement is measured on the val images, not assumed
         assert 0.0 <= metrics[key]["top1_agreement"] <= 1.0 and metrics[key]["file_bytes"] > 0
+    # An int8 copy stays beside the SavedModel only when it loses at most 0.3 points of val.
+    int8_loss = metrics["plain"]["accuracy"] - metrics["tflite_int8"]["accuracy"]
+    assert metrics["tflite_int8"]["kept"] == (int8_loss <= export.INT8_MAX_ACCURACY_LOSS)
+    assert (version / layout.TFLITE_INT8_FILE).exists() == metrics["tflite_int8"]["kept"]
     card_md = (version / layout.REPORT_DIR / layout.MODEL_CARD_MD).read_text()
     for section in ("Architecture and cost", "Accuracy on val", "Calibration", "Known limits", "reproduce"):
         assert section in card_md

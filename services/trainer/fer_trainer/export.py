@@ -23,6 +23,11 @@ from emotion_contract.labels import EMOTIONS, IMAGE_SIZE, INPUT_DTYPE, INPUT_SHA
 from .ensemble import describe  # also registers the ensemble's layer, so its .keras files load
 from .tflite import write_float16
 
+# The efficiency issue's bar for an int8 copy worth deploying: at most 0.3 points of val lost.
+# A copy that loses more is still measured and reported, but not left in the version folder,
+# where an edge deployment could pick it up (the equalizing layer's counts do not survive int8).
+INT8_MAX_ACCURACY_LOSS = 0.003
+
 
 class _ServingModule(tf.Module):
     def __init__(self, model: keras.Model):
@@ -144,7 +149,9 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
             metrics = evaluate_to_folder(staging, data, "val", report, run_dir, version=version)
             if fitted is not None:
                 metrics["calibration"] = fitted
-                (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            if "tflite_int8" in metrics:
+                _keep_int8_if_close(staging, metrics)
+            (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
         card_path = layout.model_card_path(staging)
         saved_card = json.loads(card_path.read_text())
         saved_card["faces_per_s"] = round(_faces_per_second(staging, faces), 1)
@@ -163,6 +170,16 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
     target = export(model, base, faces, card=card, _before_publish=add_report)
     print(f"exported version {target.name} to {target}", flush=True)
     return target
+
+
+def _keep_int8_if_close(folder: Path, metrics: dict) -> None:
+    check = metrics["tflite_int8"]
+    loss = metrics["plain"]["accuracy"] - check["accuracy"]
+    check["kept"] = bool(loss <= INT8_MAX_ACCURACY_LOSS)
+    if not check["kept"]:
+        (folder / layout.TFLITE_INT8_FILE).unlink()
+        print(f"int8 copy not kept: it loses {loss:.1%} of val accuracy (at most "
+              f"{INT8_MAX_ACCURACY_LOSS:.1%} allowed)", flush=True)
 
 
 def rewrite_tflite(folder: Path, data: str, int8: bool = False) -> dict:

@@ -82,7 +82,9 @@ def render(folder: Path) -> str:
                 t = metrics[key]
                 lines.append(f"\n{name}: accuracy {_pct(t['accuracy'])}, same top-1 as the SavedModel on "
                              f"{t['top1_agreement']:.2%} of val, max |Δp| {t['max_abs_diff']:.1e}, "
-                             f"{t.get('file_bytes', 0) / 1e6:.1f} MB.")
+                             f"{t.get('file_bytes', 0) / 1e6:.1f} MB"
+                             + (" (measured, not kept in the folder: it loses more than 0.3 points of val)."
+                                if t.get("kept") is False else "."))
     if calib:
         before, after = calib["val"]["before"], calib["val"]["after"]
         held = calib["val_2fold_heldout"]
