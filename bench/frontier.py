@@ -1,6 +1,6 @@
 """Accuracy against cost for every model version, student and quantised copy: the frontier.
 
-    make bench-frontier         # or: python bench/frontier.py --data DIR [--model PATH ...] [--out DIR]
+    make bench-frontier         # or: python bench/frontier.py --data DIR [--model [NAME=]PATH ...] [--out DIR]
 
 For each version under MODEL_BASE_PATH (default models/emotion) and each extra --model folder
 (an exported candidate, such as a student not yet shipped), it prints and writes:
@@ -95,7 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True)
     parser.add_argument("--models", type=Path, default=get_settings().model_base_path)
-    parser.add_argument("--model", type=Path, action="append", default=[], help="extra version folder (repeatable)")
+    parser.add_argument("--model", action="append", default=[], metavar="[NAME=]PATH",
+                        help="extra version folder, optionally named for the table (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("build/bench-frontier"))
     args = parser.parse_args()
 
@@ -105,11 +106,11 @@ def main() -> None:
     from fer_trainer.data import load_split
 
     val = load_split(args.data, "val")
-    folders = layout.complete_folders(args.models) + args.model
+    named = [item.split("=", 1) if "=" in item else (item, item) for item in args.model]
+    folders = [(f"v{f.name}", f) for f in layout.complete_folders(args.models)] + [(n, Path(p)) for n, p in named]
     rows, runners = [], {}
-    for folder in folders:
+    for name, folder in folders:
         card = _card(folder)
-        name = f"v{folder.name}" if folder.parent == args.models else str(folder)
         val_card = card.get("val") or {}
         macs = multiply_adds(card)
         base = {"model": name, "arch": card.get("arch"), "members": card.get("members"),

@@ -39,24 +39,33 @@ def val_probs(fer_dir):
     return load_predictor(SERVED)(val.images[pick]), val.labels[pick]
 
 
+def _export_nll_gain(folder) -> float:
+    metrics = folder / layout.REPORT_DIR / "metrics.json"
+    fitted = json.loads(metrics.read_text()).get("calibration") if metrics.is_file() else None
+    return fitted["val"]["before"]["nll"] - fitted["val"]["after"]["nll"] if fitted else 0.0
+
+
 @pytest.fixture(scope="module")
 def raw_val_probs(fer_dir):
-    """The uncalibrated probabilities of a small trained network (the newest single-network
-    version read back without its calibration) on 800 real val faces."""
-    from fer_trainer.ensemble import from_version
+    """The uncalibrated probabilities of a trained model on all val faces, shuffled: the newest shipped
+    version whose calibration had something to correct (it lowered val NLL by at least 0.02 at
+    export), read back without it. A distilled student learns from soft targets and can come out
+    nearly NLL-calibrated already, which would leave this test nothing to measure. All of val,
+    because vector scaling's 14 parameters overfit a few hundred faces."""
+    from fer_trainer.ensemble import ensemble_from_version, from_version
 
-    newest = [p for p in layout.complete_folders(SHIPPED) if layout.model_card_path(p).is_file()
-              and json.loads(layout.model_card_path(p).read_text()).get("arch") not in (None, "ensemble")][-1]
-    model = from_version(newest)
+    subject = [p for p in layout.complete_folders(SHIPPED) if _export_nll_gain(p) >= 0.02][-1]
+    card = json.loads(layout.model_card_path(subject).read_text())
+    model = ensemble_from_version(subject) if card.get("members") else from_version(subject)
     val = load_split(fer_dir, "val")
-    pick = np.random.default_rng(1).permutation(len(val))[:800]
+    pick = np.random.default_rng(1).permutation(len(val))
     logits = model.predict(val.images[pick][..., None].astype(np.float32), verbose=0)
     return tf.nn.softmax(logits).numpy(), val.labels[pick]
 
 
 def test_calibration_lowers_nll_on_held_out_val_faces(raw_val_probs):
     sharp, labels = raw_val_probs
-    fit_on, held_out = slice(0, 400), slice(400, 800)
+    fit_on, held_out = slice(0, len(labels) // 2), slice(len(labels) // 2, None)
     for method in calibrate.METHODS:
         params = calibrate.fit(sharp[fit_on], labels[fit_on], method)
         after = calibrate.apply(sharp[held_out], params)
@@ -136,7 +145,7 @@ def test_repeated_splits_average_the_two_fold_figure_over_seeds(raw_val_probs):
     many = calibrate.repeated_two_fold(sharp, labels, "temperature", splits=6)
     eces = [calibrate.two_fold(sharp, labels, "temperature", calibrate.SPLIT_SEED + i)["after"]["ece"] for i in range(6)]
     assert many["ece_mean"] == pytest.approx(np.mean(eces)) and many["ece_std"] == pytest.approx(np.std(eces))
-    assert many["ece_std"] > 0  # 800 faces: the split moves the figure, which is why the mean is reported
+    assert many["ece_std"] > 0  # even on all of val the split moves the figure, which is why the mean is reported
 
 
 def test_ece_noise_floor_shrinks_with_more_faces():
