@@ -8,7 +8,7 @@ gateway's RSS, and then `fer`'s detect_emotions on the same images (run in build
 because fer's pins conflict with the project's .venv): its quality, and its sequential throughput
 in rounds that alternate with the gateway's at concurrency 32, with the ratio per round.
 
-Usage: python bench/gateway_bench.py [--scenes 24] [--seconds 8] [--latency-requests 60] [--rounds 3]
+Usage: python bench/gateway_bench.py [--scenes 24] [--seconds 8] [--latency-requests 60] [--rounds 3] [--quality-scenes N]
 """
 
 from __future__ import annotations
@@ -209,8 +209,18 @@ class FerWorker:
         self.process.wait(timeout=30)
 
 
+def extra_quality(client: httpx.Client, scenes) -> str:
+    found = []
+    for scene in scenes:
+        files = {"image": ("s.jpg", encode(scene.image, "JPEG", quality=90), "image/jpeg")}
+        response = client.post("/v1/emotions", files=files)
+        response.raise_for_status()
+        found.append([(Box(**face["box"]), face["emotion"]) for face in response.json()["faces"]])
+    return quality(scenes, found)
+
+
 def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_requests: int, rounds: int,
-                  fers: list[FerWorker], settings: dict[str, str]) -> None:
+                  fers: list[FerWorker], settings: dict[str, str], quality_scenes=()) -> None:
     gateway = Gateway.launch({"LOG_LEVEL": "warning", **settings})
     try:
         gateway.wait()
@@ -226,7 +236,10 @@ def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_request
                 sequential.append(time.perf_counter() - started)
                 if i < len(payloads):
                     found.append([(Box(**face["box"]), face["emotion"]) for face in response.json()["faces"]])
+            extra = extra_quality(client, quality_scenes) if quality_scenes else None
         print(f"gateway quality: {quality(scenes, found)}")
+        if extra:
+            print(f"gateway quality on {len(quality_scenes)} more scenes: {extra}")
         print(f"latency @ concurrency 1 ({latency_requests} requests): "
               f"p50 {percentile(sequential, 50) * 1000:.1f} ms   p99 {percentile(sequential, 99) * 1000:.1f} ms")
         for concurrency in (1, 8, 32):
@@ -309,6 +322,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating gateway/fer rounds at concurrency 32")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a gateway setting for this run, e.g. --set DETECT_IN=threads (repeatable)")
+    parser.add_argument("--quality-scenes", type=int, default=0,
+                        help="also measure recall and accuracy on N other scenes: the timed set's ~54 faces "
+                             "cannot separate two models a point or two of val apart")
     args = parser.parse_args()
     scenes = make_scenes(args.scenes, seed=1000)
     payloads = [encode(s.image, "JPEG", quality=90) for s in scenes]
@@ -322,7 +338,8 @@ def main() -> None:
         fers = [f for f in fers if f is not None]
         try:
             settings = dict(item.split("=", 1) for item in args.set)
-            bench_gateway(scenes, payloads, args.seconds, args.latency_requests, args.rounds, fers, settings)
+            more = make_scenes(args.quality_scenes, seed=2000) if args.quality_scenes else ()
+            bench_gateway(scenes, payloads, args.seconds, args.latency_requests, args.rounds, fers, settings, more)
             if fers:
                 found = [[(Box(*face["box"]), face["emotion"]) for face in image]
                          for image in fers[0].ask(op="quality")["found"]]

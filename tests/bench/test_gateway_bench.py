@@ -10,12 +10,13 @@ from harness.servers import REPO, python_env
 
 
 def test_gateway_bench_runs_and_prints_every_figure():
-    args = ["--scenes", "3", "--seconds", "1", "--latency-requests", "3", "--rounds", "1"]
+    args = ["--scenes", "3", "--seconds", "1", "--latency-requests", "3", "--rounds", "1", "--quality-scenes", "2"]
     result = subprocess.run([sys.executable, str(REPO / "bench" / "gateway_bench.py"), *args], env=python_env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert re.search(r"gateway quality: recall [01]\.\d+", out), out
+    assert re.search(r"gateway quality on 2 more scenes: recall [01]\.\d+ .*\(\d+ faces\)", out), out
     assert re.search(r"latency @ concurrency 1 \(3 requests\): p50 \d+\.\d ms", out), out
     for concurrency in (1, 8, 32):
         level = re.search(rf"throughput @ concurrency +{concurrency}: +(\d+\.\d) images/s.*mean batch size (\d+\.\d+)", out)
