@@ -131,7 +131,7 @@ bench-stream: install
 	$(PY) bench/stream_bench.py --data $(DATA) $(BENCH_ARGS)
 
 # The gateway's own path and `fer` on ../shared/datasets/real-photos (evaluation only, never trained on).
-# BENCH_ARGS e.g. --model models/emotion/8 --set DETECTOR=haar
+# BENCH_ARGS e.g. --model models/emotion/9 --set DETECTOR=haar
 bench-real: install $(FER_VENV)/.installed $(FACEAPI)
 	$(PY) bench/real_photos.py $(BENCH_ARGS)
 

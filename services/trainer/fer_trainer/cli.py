@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     lite.add_argument("--int8", action="store_true", help="also write the full-integer copy")
 
     card = sub.add_parser("card", help="rewrite a version's report/MODEL_CARD.md from the files in it")
-    card.add_argument("version", type=Path, help="version folder, for example models/emotion/8")
+    card.add_argument("version", type=Path, help="version folder, for example models/emotion/10")
     return root
 
 

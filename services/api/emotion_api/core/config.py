@@ -25,7 +25,7 @@ LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 # From the served version's calibration (models/emotion/<N>/assets/model.json, uncertain_threshold);
 # a test holds the two equal.
-DEFAULT_UNCERTAIN_THRESHOLD = 0.55
+DEFAULT_UNCERTAIN_THRESHOLD = 0.53
 # DETECT_QUEUE_SIZE's default per detection worker: about 1.5 s of detection at this machine's
 # rate (23 scenes/s per worker), far inside REQUEST_TIMEOUT_S, and enough that `make soak`'s 64
 # one-request-at-a-time clients on 2 workers are never refused (docs/reliability.md).
