@@ -175,10 +175,16 @@ def uncertain_threshold(probs: np.ndarray, labels: np.ndarray,
     becomes a setting a person reads.
     """
     conf, correct = probs.max(1), probs.argmax(1) == labels
-    order = np.argsort(-conf)
-    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    ok = np.flatnonzero(running >= target)
-    threshold = round(float(np.ceil(conf[order][ok[-1]] * 100) / 100), 2) if len(ok) else 1.0
+    # Searched on the two-decimal grid itself: rounding a cut found between faces up to the grid
+    # keeps fewer, more confident faces whose accuracy can still fall under the target, because
+    # accuracy is not monotonic in confidence.
+    threshold = 1.0
+    for step in range(101):
+        candidate = round(step / 100, 2)
+        above = conf >= candidate
+        if above.any() and correct[above].mean() >= target:
+            threshold = candidate
+            break
     kept = conf >= threshold
     return {"threshold": threshold, "target_accuracy": target,
             "flagged_share": float(1.0 - kept.mean()),
