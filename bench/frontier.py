@@ -124,7 +124,7 @@ def main() -> None:
                 rows.append({**base, "form": form, "val_accuracy": tflite_accuracy(folder, key, file, val),
                              "multiply_adds": macs, "faces_per_s": round(tflite_rate(folder / file, val.images), 1),
                              "faces_per_s_note": "1 face per call, 1 thread"})
-            elif (check := _metrics(folder).get(key)) and check.get("kept") is False:
+            elif (check := _metrics(folder).get(key)) and check.get("kept") is False and "accuracy" in check:
                 # Measured at export and dropped for its accuracy loss: its accuracy still belongs
                 # on the frontier, its speed cannot be measured without the file.
                 rows.append({**base, "form": form, "val_accuracy": check["accuracy"], "multiply_adds": macs,

@@ -138,19 +138,21 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
 
     def add_report(staging: Path, version: int) -> None:
         report = staging / layout.REPORT_DIR
+        int8_form = None
         if data and int8:
             from .tflite import write_int8
-            write_int8(model, load_split(data, "train").images, staging / layout.TFLITE_INT8_FILE)
+            int8_form = write_int8(model, load_split(data, "train").images, staging / layout.TFLITE_INT8_FILE)
         metrics = None
         if data:
             from .evaluate import evaluate_to_folder
             if fitted is not None:
                 calibrate.write_report(fitted, raw_probs, val.labels, report)
-            metrics = evaluate_to_folder(staging, data, "val", report, run_dir, version=version)
+            metrics = evaluate_to_folder(staging, data, "val", report, run_dir, version=version,
+                                         int8_form=int8_form)
             if fitted is not None:
                 metrics["calibration"] = fitted
             if "tflite_int8" in metrics:
-                _keep_int8_if_close(staging, metrics)
+                _keep_int8_if_close(staging, metrics, metrics["plain"]["accuracy"])
             (report / "metrics.json").write_text(json.dumps(metrics, indent=2))
         card_path = layout.model_card_path(staging)
         saved_card = json.loads(card_path.read_text())
@@ -172,14 +174,18 @@ def export_with_report(keras_path: Path, base: Path, data: str | None, run_dir: 
     return target
 
 
-def _keep_int8_if_close(folder: Path, metrics: dict) -> None:
+def _keep_int8_if_close(folder: Path, metrics: dict, plain_accuracy: float) -> None:
     check = metrics["tflite_int8"]
-    loss = metrics["plain"]["accuracy"] - check["accuracy"]
-    check["kept"] = bool(loss <= INT8_MAX_ACCURACY_LOSS)
+    if "error" in check:
+        check["kept"] = False
+        reason = f"it does not run: {check['error']}"
+    else:
+        loss = plain_accuracy - check["accuracy"]
+        check["kept"] = bool(loss <= INT8_MAX_ACCURACY_LOSS)
+        reason = f"it loses {loss:.1%} of val accuracy (at most {INT8_MAX_ACCURACY_LOSS:.1%} allowed)"
     if not check["kept"]:
         (folder / layout.TFLITE_INT8_FILE).unlink()
-        print(f"int8 copy not kept: it loses {loss:.1%} of val accuracy (at most "
-              f"{INT8_MAX_ACCURACY_LOSS:.1%} allowed)", flush=True)
+        print(f"int8 copy not kept: {reason}", flush=True)
 
 
 def rewrite_tflite(folder: Path, data: str, int8: bool = False) -> dict:
@@ -191,7 +197,7 @@ def rewrite_tflite(folder: Path, data: str, int8: bool = False) -> dict:
     from .costs import describe_cost
     from .data import load_split
     from .ensemble import ensemble_from_version, from_version
-    from .evaluate import load_predictor, tflite_check
+    from .evaluate import checked_copy, load_predictor
     from .model_card import write_model_card
     from .tflite import write_int8
 
@@ -215,9 +221,12 @@ def rewrite_tflite(folder: Path, data: str, int8: bool = False) -> dict:
     metrics = json.loads(report_path.read_text()) if report_path.is_file() else {}
     for name, key, write in writers:
         tmp = folder / f".{name}.tmp"
-        write(tmp)
+        form = write(tmp)
+        metrics[key] = checked_copy(key, tmp, val.images, val.labels, reference)
         os.replace(tmp, folder / name)
-        metrics[key] = tflite_check(folder / name, val.images, val.labels, reference)
+        if key == "tflite_int8":
+            metrics[key]["form"] = form
+            _keep_int8_if_close(folder, metrics, float((reference.argmax(1) == val.labels).mean()))
         print(f"{folder / name}: {metrics[key]}", flush=True)
     report_path.parent.mkdir(exist_ok=True)
     report_path.write_text(json.dumps(metrics, indent=2))

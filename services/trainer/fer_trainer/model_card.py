@@ -78,9 +78,12 @@ def render(folder: Path) -> str:
         for name, m in plain["per_class"].items():
             lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
         for key, name in (("tflite", "TFLite float16"), ("tflite_int8", "TFLite int8")):
-            if key in metrics:
-                t = metrics[key]
-                lines.append(f"\n{name}: accuracy {_pct(t['accuracy'])}, same top-1 as the SavedModel on "
+            t = metrics.get(key)
+            if t and "error" in t:
+                lines.append(f"\n{name}: converted, but does not run (`{t['error']}`), so not kept in the folder.")
+            elif t:
+                lines.append(f"\n{name}" + (f" ({t['form']})" if t.get("form") else "")
+                             + f": accuracy {_pct(t['accuracy'])}, same top-1 as the SavedModel on "
                              f"{t['top1_agreement']:.2%} of val, max |Δp| {t['max_abs_diff']:.1e}, "
                              f"{t.get('file_bytes', 0) / 1e6:.1f} MB"
                              + (" (measured, not kept in the folder: it loses more than 0.3 points of val)."
