@@ -43,7 +43,7 @@ def gateway_model_dir(tmp_path_factory) -> Path:
 def gateway_launch(gateway_model_dir) -> Iterator[Gateway]:
     """The main gateway process, started but not yet waited for (lets suites overlap boots).
 
-    Embedded backend and default settings; its model folder is private to the session (see
+    Embedded backend running the SavedModels, otherwise default settings; its model folder is private to the session (see
     `gateway_model_dir`), re-scanned and its rollout state re-read every 0.5 s so rollout tests
     do not wait long.
     """
@@ -53,6 +53,9 @@ def gateway_launch(gateway_model_dir) -> Iterator[Gateway]:
             "ROLLOUT_STATE_PATH": str(gateway_model_dir / "rollout.json"),
             "MODEL_POLL_S": "0.5",
             "ROLLOUT_POLL_S": "0.5",
+            # What TF Serving runs, so that the backends can be compared number for number; the
+            # default int8 runtime is the keyed gateway's and tests/api/test_int8_runtime.py's.
+            "EMBEDDED_RUNTIME": "savedmodel",
         }
     )
     try:

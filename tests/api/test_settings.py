@@ -51,6 +51,7 @@ def test_defaults_and_auto_backend(monkeypatch):
         {"REQUEST_TIMEOUT_S": "0"},
         {"DETECT_WORKERS": "0"},
         {"DETECT_IN": "fork"},
+        {"EMBEDDED_RUNTIME": "tflite-float16"},
     ],
 )
 def test_invalid_values_are_refused(monkeypatch, env):

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.slow
 def emotion(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["nice", "-n", "19", sys.executable, "-m", "emotion_api.cli", *args],
-        cwd=REPO, env=python_env({"MODEL_BASE_PATH": str(MODEL_DIR)}),
+        # In-process answers are compared with the `gateway` fixture's, which runs the SavedModels.
+        cwd=REPO, env=python_env({"MODEL_BASE_PATH": str(MODEL_DIR), "EMBEDDED_RUNTIME": "savedmodel"}),
         capture_output=True, text=True, timeout=timeout,
     )
 

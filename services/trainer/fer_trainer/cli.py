@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                                          "and check them on val")
     lite.add_argument("version", type=Path, help="version folder, for example models/emotion/9")
     lite.add_argument("--data", required=True, help="dataset: val for the check, train for int8 ranges")
-    lite.add_argument("--int8", action="store_true", help="also write the full-integer copy")
+    lite.add_argument("--int8", action="store_true", help="also write the int8 copy (full-integer, or int8 kernels for an equalized model)")
 
     card = sub.add_parser("card", help="rewrite a version's report/MODEL_CARD.md from the files in it")
     card.add_argument("version", type=Path, help="version folder, for example models/emotion/10")

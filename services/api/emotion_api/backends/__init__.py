@@ -28,6 +28,7 @@ def make_backend(settings: Settings, rollout: RolloutWatcher) -> Backend:
         rollout=rollout,
         poll_s=settings.model_poll_s,
         intra_op_threads=settings.embedded_intra_op_threads,
+        runtime=settings.embedded_runtime,
     )
 
 

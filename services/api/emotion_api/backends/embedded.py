@@ -1,4 +1,5 @@
-"""In-process TensorFlow: loads SavedModel versions from the model base path.
+"""In-process TensorFlow: loads SavedModel versions from the model base path (or, with
+EMBEDDED_RUNTIME=tflite-int8, each version's int8 TFLite copy where it has one).
 
 TensorFlow is imported and every model call runs on one dedicated worker thread, so the event
 loop never blocks on it. A background task notices new complete version folders (the contract's
@@ -15,7 +16,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from emotion_contract import layout
@@ -32,33 +33,61 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Loaded:
     version: int
-    signature: Any  # the concrete function of serving_default
+    run: Callable[[np.ndarray], np.ndarray]  # uint8 [n, *input_shape] -> probabilities [n, labels]
     label_names: tuple[str, ...]
     input_shape: tuple[int, ...]
-    module: Any = None  # keeps the loaded objects alive as long as the signature
+    runtime: str  # "savedmodel" or "tflite-int8"
+    module: Any = None  # keeps the loaded objects alive as long as `run`
 
 
-def _load_version(path: Path, version: int) -> _Loaded:
+def _load_version(path: Path, version: int, runtime: str = "savedmodel", threads: int = 0) -> _Loaded:
+    label_names = layout.read_label_names(path)
+    if runtime == "tflite-int8" and (path / layout.TFLITE_INT8_FILE).is_file():
+        loaded = _load_tflite(path / layout.TFLITE_INT8_FILE, version, label_names, threads)
+    else:
+        if runtime != "savedmodel":
+            log.info("version %d has no %s: serving its SavedModel", version, layout.TFLITE_INT8_FILE)
+        loaded = _load_saved_model(path, version, label_names)
+    out = loaded.run(np.zeros((1, *loaded.input_shape), np.uint8))  # warm up: the first call traces
+    # A version that answers in another shape than it declares would give clients wrong labels.
+    if out.shape != (1, len(label_names)):
+        raise ValueError(f"{loaded.runtime} gives {out.shape[1:]} scores for {len(label_names)} labels")
+    return loaded
+
+
+def _load_saved_model(path: Path, version: int, label_names: tuple[str, ...]) -> _Loaded:
     import tensorflow as tf  # heavy: only ever imported on the worker thread
 
     module = tf.saved_model.load(str(path))
     signature = module.signatures[SERVING_SIGNATURE]
     spec = signature.structured_input_signature[1][INPUT_KEY]
-    input_shape = tuple(int(d) for d in spec.shape[1:])
-    label_names = layout.read_label_names(path)
-    loaded = _Loaded(version, signature, label_names, input_shape, module)
-    out = _run(loaded, np.zeros((1, *input_shape), np.uint8))  # warm up: the first call traces
-    # A version that answers in another shape than it declares would give clients wrong labels.
-    if out.shape != (1, len(label_names)):
-        raise ValueError(f"serving_default gives {out.shape[1:]} scores for {len(label_names)} labels")
-    return loaded
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        return signature(**{INPUT_KEY: tf.constant(pixels, dtype=tf.uint8)})[OUTPUT_KEY].numpy()
+    return _Loaded(version, run, label_names, tuple(int(d) for d in spec.shape[1:]), "savedmodel", module)
+
+
+def _load_tflite(path: Path, version: int, label_names: tuple[str, ...], threads: int) -> _Loaded:
+    """The version's int8 copy (same contract: uint8 pixels in, probabilities out). The
+    interpreter is not thread-safe; the backend's single worker thread is its only caller."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads or None)
+    runner = interpreter.get_signature_runner(SERVING_SIGNATURE)
+    (input_key,) = runner.get_input_details()
+    detail = runner.get_input_details()[input_key]
+    if detail["dtype"] != np.uint8:
+        raise ValueError(f"{path.name} takes {detail['dtype']}, not uint8 pixels")
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        # The converter names the single output itself, so take it whatever its key; the runner
+        # resizes its input to each batch.
+        return next(iter(runner(**{input_key: np.ascontiguousarray(pixels, np.uint8)}).values())).copy()
+    return _Loaded(version, run, label_names, tuple(int(d) for d in detail["shape"][1:]), "tflite-int8", interpreter)
 
 
 def _run(model: _Loaded, pixels: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
-
-    out = model.signature(**{INPUT_KEY: tf.constant(pixels, dtype=tf.uint8)})[OUTPUT_KEY]
-    return out.numpy()
+    return model.run(pixels)
 
 
 def limit_intra_op_threads(threads: int) -> None:
@@ -77,8 +106,10 @@ class EmbeddedBackend(Backend):
     max_concurrency = 1
 
     def __init__(self, base_path: Path, *, model_name: str, rollout: RolloutWatcher, poll_s: float,
-                 intra_op_threads: int = 0) -> None:
+                 intra_op_threads: int = 0, runtime: str = "savedmodel") -> None:
         limit_intra_op_threads(intra_op_threads)
+        self.intra_op_threads = intra_op_threads
+        self.runtime = runtime
         self.base_path = Path(base_path)
         self.model_name = model_name
         self.rollout = rollout
@@ -153,7 +184,8 @@ class EmbeddedBackend(Backend):
             log.info("loading %s version %d", self.model_name, version)
             loop = asyncio.get_running_loop()
             try:
-                model = await loop.run_in_executor(self._executor, _load_version, path, version)
+                model = await loop.run_in_executor(self._executor, _load_version, path, version, self.runtime,
+                                                   self.intra_op_threads)
             except Exception as exc:
                 with contextlib.suppress(OSError):
                     self._refused[version] = path.stat().st_mtime_ns
@@ -163,7 +195,7 @@ class EmbeddedBackend(Backend):
                           max(self._models) if self._models else "nothing")
                 raise ModelNotFound(f"version {version} is present but failed to load; see the gateway log") from exc
             self._models[version] = model
-            log.info("version %d ready", version)
+            log.info("version %d ready (%s)", version, model.runtime)
             return model
 
     def _newest_loaded(self) -> int:

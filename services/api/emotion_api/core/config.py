@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # One, because detection workers already keep the cores busy: an interleaved A/B at
     # concurrency 32 measured 4 % less CPU per image and 1-13 % (median 6 %) more throughput.
     embedded_intra_op_threads: int = Field(1, ge=0, le=256)
+    # What the embedded backend runs for each version: its int8 TFLite copy where the version has
+    # one (else its SavedModel), or always its SavedModel, which is what TF Serving runs. Version
+    # 10's int8 copy loses nothing on val (68.93 % both) and, interleaved in `make bench`, took the
+    # model's share of a request from 6.4 to 2.0 ms: p50 at concurrency 1 17.5 -> 12.3 ms,
+    # 139-143 -> 158-170 images/s at concurrency 32, 90 MiB less RSS.
+    embedded_runtime: Literal["savedmodel", "tflite-int8"] = "tflite-int8"
 
     # Micro-batching and deadlines
     max_batch_size: int = Field(32, ge=1, le=1024)
