@@ -9,6 +9,7 @@ because fer's pins conflict with the project's .venv): its quality, and its sequ
 in rounds that alternate with the gateway's at concurrency 32, with the ratio per round.
 
 Usage: python bench/gateway_bench.py [--scenes 24] [--seconds 8] [--latency-requests 60] [--rounds 3] [--quality-scenes N]
+       [--quality-only] [--set NAME=VALUE ...]
 """
 
 from __future__ import annotations
@@ -219,6 +220,17 @@ def extra_quality(client: httpx.Client, scenes) -> str:
     return quality(scenes, found)
 
 
+def quality_only(scenes, settings: dict[str, str], quality_scenes=()) -> None:
+    gateway = Gateway.launch({"LOG_LEVEL": "warning", **settings})
+    try:
+        with httpx.Client(base_url=gateway.wait().url, timeout=60) as client:
+            print(f"gateway quality: {extra_quality(client, scenes)}")
+            if quality_scenes:
+                print(f"gateway quality on {len(quality_scenes)} more scenes: {extra_quality(client, quality_scenes)}")
+    finally:
+        gateway.stop()
+
+
 def bench_gateway(scenes, payloads: list[bytes], seconds: float, latency_requests: int, rounds: int,
                   fers: list[FerWorker], settings: dict[str, str], quality_scenes=()) -> None:
     gateway = Gateway.launch({"LOG_LEVEL": "warning", **settings})
@@ -325,8 +337,15 @@ def main() -> None:
     parser.add_argument("--quality-scenes", type=int, default=0,
                         help="also measure recall and accuracy on N other scenes: the timed set's ~54 faces "
                              "cannot separate two models a point or two of val apart")
+    parser.add_argument("--quality-only", action="store_true",
+                        help="recall and accuracy only (the timed scenes and --quality-scenes): no timing, no fer")
     args = parser.parse_args()
     scenes = make_scenes(args.scenes, seed=1000)
+    if args.quality_only:
+        settings = dict(item.split("=", 1) for item in args.set)
+        more = make_scenes(args.quality_scenes, seed=2000) if args.quality_scenes else ()
+        quality_only(scenes, settings, more)
+        return
     payloads = [encode(s.image, "JPEG", quality=90) for s in scenes]
     print(f"{len(scenes)} scenes 640x480, {sum(len(s.boxes) for s in scenes) / len(scenes):.2f} faces/scene (truth)")
     with tempfile.TemporaryDirectory() as tmp:

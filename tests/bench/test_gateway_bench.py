@@ -26,3 +26,14 @@ def test_gateway_bench_runs_and_prints_every_figure():
     assert re.search(r"gateway RSS: \d+ MiB", out), out
     # fer lives in its own venv, which `make bench` builds and `make test` does not.
     assert "fer: NOT AVAILABLE" in out or re.search(r"median \d+\.\d\dx", out), out
+
+
+def test_quality_only_measures_recall_and_accuracy_without_timing():
+    args = ["--scenes", "3", "--quality-scenes", "2", "--quality-only", "--set", "EMBEDDED_RUNTIME=savedmodel"]
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "gateway_bench.py"), *args], env=python_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert re.search(r"gateway quality: recall [01]\.\d+ .*end-to-end accuracy [01]\.\d+ \(\d+ faces\)", out), out
+    assert re.search(r"gateway quality on 2 more scenes: recall [01]\.\d+ .*\(\d+ faces\)", out), out
+    assert "throughput" not in out and "fer" not in out, out
