@@ -9,12 +9,15 @@ import sys
 from harness.servers import REPO, python_env
 
 
-def test_gateway_bench_runs_and_prints_every_figure():
-    args = ["--scenes", "3", "--seconds", "1", "--latency-requests", "3", "--rounds", "1", "--quality-scenes", "2"]
+def run_bench(*args: str) -> str:
     result = subprocess.run([sys.executable, str(REPO / "bench" / "gateway_bench.py"), *args], env=python_env(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
+    return result.stdout
+
+
+def test_gateway_bench_runs_and_prints_every_figure():
+    out = run_bench("--scenes", "3", "--seconds", "1", "--latency-requests", "3", "--rounds", "1", "--quality-scenes", "2")
     assert re.search(r"gateway quality: recall [01]\.\d+", out), out
     assert re.search(r"gateway quality on 2 more scenes: recall [01]\.\d+ .*\(\d+ faces\)", out), out
     assert re.search(r"latency @ concurrency 1 \(3 requests\): p50 \d+\.\d ms", out), out
@@ -29,11 +32,7 @@ def test_gateway_bench_runs_and_prints_every_figure():
 
 
 def test_quality_only_measures_recall_and_accuracy_without_timing():
-    args = ["--scenes", "3", "--quality-scenes", "2", "--quality-only", "--set", "EMBEDDED_RUNTIME=savedmodel"]
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "gateway_bench.py"), *args], env=python_env(),
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
+    out = run_bench("--scenes", "3", "--quality-scenes", "2", "--quality-only", "--set", "EMBEDDED_RUNTIME=savedmodel")
     assert re.search(r"gateway quality: recall [01]\.\d+ .*end-to-end accuracy [01]\.\d+ \(\d+ faces\)", out), out
     assert re.search(r"gateway quality on 2 more scenes: recall [01]\.\d+ .*\(\d+ faces\)", out), out
     assert "throughput" not in out and "fer" not in out, out
