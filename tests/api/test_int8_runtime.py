@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from emotion_contract import layout
 
-from harness.http import post_image
+from harness.http import get, post_image
 from harness.images import encode, val_faces
 from harness.servers import MODEL_DIR, Gateway
 
@@ -61,3 +61,7 @@ def test_a_version_without_an_int8_copy_is_served_by_its_saved_model(int8_gatewa
     for a, b in zip(without, saved, strict=True):
         assert a["model"]["version"] == 1
         assert a["faces"][0]["scores"] == pytest.approx(b["faces"][0]["scores"], abs=1e-5)
+    newest = layout.complete_folders(MODEL_DIR)[-1].name
+    runtimes = get(f"{int8_gateway.url}/v1/models").json()["runtimes"]
+    assert runtimes == {"1": "savedmodel", newest: "tflite-int8"}
+    assert set(get(f"{gateway.url}/v1/models").json()["runtimes"].values()) == {"savedmodel"}

@@ -70,7 +70,7 @@ class ModelCardSummary(BaseModel):
     val_accuracy: float | None = Field(None, description="FER-2013 PublicTest accuracy, plain")
     val_accuracy_flip_tta: float | None = None
     val_macro_f1: float | None = None
-    calibration: str | None = Field(None, description="`temperature`, `vector`, or null when uncalibrated")
+    calibration: str | None = Field(None, description="`temperature`, `vector`, `top-label`, or null when uncalibrated")
     uncertain_threshold: float | None = Field(None, description="the version's own uncertain threshold (val)")
     card: str | None = Field(None, description="the full model card, relative to MODEL_BASE_PATH")
 
@@ -85,6 +85,10 @@ class ModelsResponse(BaseModel):
     label_names: list[str]
     cards: dict[str, ModelCardSummary] = Field(
         default_factory=dict, description="version -> key figures of its model card, where the gateway can read it")
+    runtimes: dict[str, str] = Field(
+        default_factory=dict, examples=[{"10": "tflite-int8", "9": "savedmodel"}],
+        description="embedded backend: version -> what runs it (`savedmodel`, or `tflite-int8` for the version's "
+                    "int8 copy; EMBEDDED_RUNTIME); empty with Serving, which runs the SavedModel")
 
 
 class ErrorBody(BaseModel):

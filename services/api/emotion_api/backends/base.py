@@ -28,6 +28,7 @@ class ModelDescription:
     input_shape: tuple[int, ...]  # one example, e.g. (48, 48, 1)
     label_names: tuple[str, ...]
     version_labels: dict[str, int | None] = field(default_factory=dict)
+    runtimes: dict[int, str] = field(default_factory=dict)  # version -> what runs it, where the backend knows
 
 
 class Backend(abc.ABC):

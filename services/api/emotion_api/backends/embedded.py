@@ -255,6 +255,7 @@ class EmbeddedBackend(Backend):
                 "stable": (state.stable if state and state.stable else newest),
                 "canary": state.canary if state else None,
             },
+            runtimes={version: loaded.runtime for version, loaded in self._models.items()},
         )
 
     async def ready(self) -> bool:

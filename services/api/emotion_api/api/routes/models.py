@@ -27,4 +27,5 @@ async def list_models(runtime: RuntimeDep) -> ModelsResponse:
         label_names=list(description.label_names),
         cards={str(v): ModelCardSummary(**card) for v in description.versions
                if (card := model_cards.summary(runtime.settings.model_base_path, v)) is not None},
+        runtimes={str(v): name for v, name in sorted(description.runtimes.items())},
     )
