@@ -177,7 +177,7 @@ def _report_md(metrics: dict, split: str) -> str:
         lines += ["", "## Training", "", f"- recipe: `{json.dumps(t.get('recipe', {}))}`",
                   f"- epochs: {t.get('epochs_done')}, wall time: {t.get('train_seconds', 0) / 60:.1f} min, "
                   f"mean throughput: {t.get('mean_images_per_s', 0):.0f} images/s (training + validation, this CPU)"]
-    for key, name in (("tflite", "float16 weights"), ("tflite_int8", "full-integer int8")):
+    for key, name in (("tflite", "float16 weights"), ("tflite_int8", "int8")):
         if key in metrics and "error" in metrics[key]:
             lines += ["", f"## TFLite, {name}", "", f"- does not run: `{metrics[key]['error']}`"]
         elif key in metrics:

@@ -221,8 +221,12 @@ def rewrite_tflite(folder: Path, data: str, int8: bool = False) -> dict:
     metrics = json.loads(report_path.read_text()) if report_path.is_file() else {}
     for name, key, write in writers:
         tmp = folder / f".{name}.tmp"
-        form = write(tmp)
-        metrics[key] = checked_copy(key, tmp, val.images, val.labels, reference)
+        try:
+            form = write(tmp)
+            metrics[key] = checked_copy(key, tmp, val.images, val.labels, reference)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # the version keeps its previous copy, and no stray file
+            raise
         os.replace(tmp, folder / name)
         if key == "tflite_int8":
             metrics[key]["form"] = form
