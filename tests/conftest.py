@@ -43,9 +43,9 @@ def gateway_model_dir(tmp_path_factory) -> Path:
 def gateway_launch(gateway_model_dir) -> Iterator[Gateway]:
     """The main gateway process, started but not yet waited for (lets suites overlap boots).
 
-    Embedded backend running the SavedModels, otherwise default settings; its model folder is private to the session (see
-    `gateway_model_dir`), re-scanned and its rollout state re-read every 0.5 s so rollout tests
-    do not wait long.
+    Embedded backend running the SavedModels, otherwise default settings; its model folder is
+    private to the session (see `gateway_model_dir`), re-scanned and its rollout state re-read
+    every 0.5 s so rollout tests do not wait long.
     """
     server = Gateway.launch(
         {

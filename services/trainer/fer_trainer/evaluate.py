@@ -14,8 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support  # noqa: E402
 from emotion_contract import layout, signature as sig  # noqa: E402
-from emotion_contract.labels import IMAGE_SIZE  # noqa: E402
-from emotion_contract.labels import EMOTIONS  # noqa: E402
+from emotion_contract.labels import EMOTIONS, IMAGE_SIZE  # noqa: E402
 
 from .data import load_split  # noqa: E402
 

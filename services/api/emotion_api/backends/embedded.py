@@ -86,10 +86,6 @@ def _load_tflite(path: Path, version: int, label_names: tuple[str, ...], threads
     return _Loaded(version, run, label_names, tuple(int(d) for d in detail["shape"][1:]), "tflite-int8", interpreter)
 
 
-def _run(model: _Loaded, pixels: np.ndarray) -> np.ndarray:
-    return model.run(pixels)
-
-
 def limit_intra_op_threads(threads: int) -> None:
     """Caps the threads TensorFlow gives one op (0 keeps its default), for ops that start later.
 
@@ -237,7 +233,7 @@ class EmbeddedBackend(Backend):
         model = await self._ensure_loaded(version)
         loop = asyncio.get_running_loop()
         try:
-            probabilities = await loop.run_in_executor(self._executor, _run, model, pixels)
+            probabilities = await loop.run_in_executor(self._executor, model.run, pixels)
         except Exception as exc:
             raise BackendUnavailable(f"version {version} failed: {exc}") from exc
         return Prediction(probabilities, version)
